@@ -1,0 +1,49 @@
+"""Settings of one reference service, read only from the environment (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Every knob a service has. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str
+    release: str = "v1"
+    log_level: str = "INFO"
+
+    database_url: str | None = None
+    db_pool_min_size: int = 1
+    db_pool_max_size: int = 5
+    db_pool_timeout_s: float = 2.0
+    db_statement_timeout_ms: int = 3000
+    db_connect_timeout_s: int = 2
+
+    redis_url: str | None = None
+    redis_socket_timeout_s: float = 0.5
+    redis_max_connections: int = 20
+    breaker_failure_threshold: int = 5
+    breaker_recovery_timeout_s: float = 5.0
+
+    core_platform_url: str | None = None
+    payment_url: str | None = None
+    http_timeout_s: float = 2.0
+    retry_attempts: int = 3
+    retry_base_delay_s: float = 0.05
+    retry_max_delay_s: float = 1.0
+
+    session_ttl_s: int = 86400
+    cart_ttl_s: int = 7 * 86400
+    login_max_failures: int = 5
+    login_failure_window_s: int = 300
+
+    consumer_cost_ms: float = 0.0
+    consumer_name: str | None = None
+    consumer_claim_idle_ms: int = 30000
+    compactor_interval_s: float = 30.0
+    compactor_min_age_s: float = 60.0
+
+    # Fault switch for the rollback scenario (8.1): a "bad release" fails this share of requests.
+    release_error_rate: float = 0.0
