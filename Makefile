@@ -1,0 +1,20 @@
+# The two commands of the README. Both install what is missing first (scripts/bootstrap).
+.PHONY: setup test chaos lint clean
+
+setup:
+	./scripts/bootstrap
+
+# Self-tests: unit tests of the engine and integration tests against the real stack on loopback.
+test: setup
+	.venv/bin/python -m pytest tests
+
+# The chaos suite: the runbook scenarios against the real stack; the report goes to reports/latest/.
+chaos: setup
+	.venv/bin/python -m pytest scenarios
+
+lint: setup
+	.venv/bin/mypy aarya_chaos stack fixtures load reports
+
+clean:
+	-.venv/bin/aarya-chaos down
+	rm -rf .venv reports/latest

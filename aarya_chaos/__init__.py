@@ -1,0 +1,1 @@
+"""aarya-chaos: the Aarya Clothing runbook, made executable."""

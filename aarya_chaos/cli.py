@@ -1,0 +1,194 @@
+"""The `aarya-chaos` command line.
+
+    aarya-chaos install            find or install PostgreSQL 15, Redis, nginx and the Toxiproxy server
+    aarya-chaos up [--fresh]       start the stack, print its endpoints, stay up until Ctrl-C or `down`
+    aarya-chaos down               stop the stack started by `up` (or clean up after a crashed one)
+    aarya-chaos status             each component: pid, running, ready
+    aarya-chaos logs COMPONENT     the end of a component's log
+    aarya-chaos heal               undo faults a crashed run left behind (toxics, paused processes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from aarya_chaos.errors import ChaosError
+from stack.config import StackConfig, load_config
+
+console = Console(stderr=False)
+err = Console(stderr=True)
+DOWN_TIMEOUT_S = 90.0
+
+
+class _Terminate(BaseException):
+    """SIGTERM, turned into an exception so `up` tears down like on Ctrl-C."""
+
+
+def _driver(config: StackConfig, *, fresh: bool = False, install: bool = True):  # type: ignore[no-untyped-def]
+    from stack.drivers.local import LocalDriver
+
+    return LocalDriver(config, fresh=fresh, install=install)
+
+
+def cmd_install(config: StackConfig, args: argparse.Namespace) -> int:
+    from stack.binaries import find_binaries
+
+    binaries = find_binaries(config.tools_dir, install=True)
+    for field, value in vars(binaries).items():
+        console.print(f"{field:14} {value}")
+    return 0
+
+
+def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise _Terminate()
+
+    signal.signal(signal.SIGTERM, terminate)
+    driver = _driver(config, fresh=args.fresh)
+    started = time.monotonic()
+    with console.status("starting the stack (PostgreSQL, Redis, Toxiproxy, services, gateway)..."):
+        driver.start()
+    console.print(f"[green]stack ready[/green] in {time.monotonic() - started:.1f}s (run dir {config.run_dir})")
+    _print_endpoints(driver.endpoints())
+    if args.detach_check:
+        driver.stop()
+        return 0
+    console.print("Ctrl-C or `aarya-chaos down` stops it.")
+    try:
+        while True:
+            time.sleep(3600)
+    except (KeyboardInterrupt, _Terminate):
+        console.print("stopping...")
+    finally:
+        driver.stop()
+        console.print("stopped; nothing left running")
+    return 0
+
+
+def _print_endpoints(endpoints: dict[str, str] | object) -> None:
+    table = Table("component", "endpoint")
+    for name, endpoint in dict(endpoints).items():  # type: ignore[call-overload]
+        table.add_row(name, endpoint)
+    console.print(table)
+
+
+def cmd_down(config: StackConfig, args: argparse.Namespace) -> int:
+    import os
+
+    driver = _driver(config, install=False)
+    owner = driver.owner_pid()
+    if owner is not None:
+        os.kill(owner, signal.SIGTERM)
+        deadline = time.monotonic() + DOWN_TIMEOUT_S
+        while driver.owner_pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if driver.owner_pid() is not None:
+            err.print(f"[red]the stack owner (pid {owner}) did not stop within {DOWN_TIMEOUT_S:.0f}s[/red]")
+            return 1
+        console.print(f"stopped the stack run by pid {owner}")
+        return 0
+    if driver.attach() is None:
+        console.print(f"no stack recorded in {config.run_dir}; nothing to stop")
+        return 0
+    driver.stop()
+    console.print("cleaned up the processes of a stack whose owner had died")
+    return 0
+
+
+def cmd_status(config: StackConfig, args: argparse.Namespace) -> int:
+    driver = _driver(config, install=False)
+    state = driver.attach()
+    if state is None:
+        console.print(f"no stack recorded in {config.run_dir}")
+        return 3
+    table = Table("component", "running", "pid", "ready", "endpoint", "detail")
+    for status in driver.status(probe=True):
+        ready = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[status.ready]
+        running = "[green]yes[/green]" if status.running else "[red]no[/red]"
+        table.add_row(status.name, running, str(status.pid or "-"), ready, status.endpoint, status.detail)
+    console.print(table)
+    owner = driver.owner_pid()
+    console.print(f"owner: pid {owner}" if owner else "[yellow]owner process is gone (crashed run?)[/yellow]")
+    return 0 if all(s.running and s.ready for s in driver.status(probe=True)) else 1
+
+
+def cmd_logs(config: StackConfig, args: argparse.Namespace) -> int:
+    driver = _driver(config, install=False)
+    console.print(driver.logs(args.component, args.lines), markup=False, highlight=False)
+    return 0
+
+
+def cmd_heal(config: StackConfig, args: argparse.Namespace) -> int:
+    from stack.toxiproxy import ToxiproxyClient, ToxiproxyError
+
+    driver = _driver(config, install=False)
+    driver.attach()
+    healed = []
+    with ToxiproxyClient(config.url(config.toxiproxy.port), timeout_s=3) as toxiproxy:
+        try:
+            toxiproxy.reset()
+            healed.append("toxiproxy: all proxies enabled, all toxics removed")
+        except ToxiproxyError as exc:
+            healed.append(f"toxiproxy: not reachable ({exc.detail or 'down'}), nothing to reset")
+    for status in driver.status():
+        if status.running:
+            driver.resume(status.name)
+    healed.append("every running component sent SIGCONT (undoes a pause)")
+    for line in healed:
+        console.print(f"- {line}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], int]] = {
+    "install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status, "logs": cmd_logs,
+    "heal": cmd_heal,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aarya-chaos", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="TOML config (default: $AARYA_CONFIG or ./aarya-chaos.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("install", help="find or install the server binaries")
+    up = sub.add_parser("up", help="start the stack and stay up")
+    up.add_argument("--fresh", action="store_true", help="wipe the run directory first (new database)")
+    up.add_argument("--detach-check", action="store_true", help=argparse.SUPPRESS)
+    sub.add_parser("down", help="stop the running stack")
+    sub.add_parser("status", help="show each component")
+    logs = sub.add_parser("logs", help="show the end of a component's log")
+    logs.add_argument("component")
+    logs.add_argument("-n", "--lines", type=int, default=60)
+    sub.add_parser("heal", help="undo leftover faults")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        return COMMANDS[args.command](config, args)
+    except ChaosError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted; everything that had started was stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,397 @@
+"""The local driver: the whole stack as supervised processes on loopback, no Docker.
+
+Example:
+    with LocalDriver(load_config(), fresh=True) as stack:
+        print(stack.endpoints()["api_gateway"])
+        stack.kill("postgres", signal.SIGKILL)
+        stack.restart("postgres")
+
+Start-up is in dependency order with polled readiness deadlines. A failed or interrupted start (Ctrl-C
+included) tears down whatever had started. Teardown leaves no process, port or lock behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import psutil
+import psycopg
+import redis
+
+from aarya_chaos.errors import ConfigError, PortInUse, StackAlreadyRunning, StackError
+from stack.binaries import Binaries, find_binaries
+from stack.config import StackConfig
+from stack.drivers.base import ComponentStatus, ProcessEvent
+from stack.logtail import tail
+from stack.toxiproxy import ToxiproxyClient
+from stack.waits import wait_until
+
+from .components import Component, Gateway, Postgres, Redis, RunLayout, Service, Toxiproxy
+from .process import ProcessRecord, reap
+from .stack_env import write_stack_env
+
+log = logging.getLogger("aarya.driver")
+MONITOR_INTERVAL_S = 0.05
+
+
+class LocalDriver:
+    def __init__(self, config: StackConfig, *, fresh: bool = False, install: bool = True,
+                 binaries: Binaries | None = None) -> None:
+        self.config = config
+        self.fresh = fresh
+        self.layout = RunLayout(config.run_dir)
+        self.binaries = binaries or find_binaries(config.tools_dir, install=install)
+        self.components: dict[str, Component] = {}
+        self._build_components()
+        self._events: list[ProcessEvent] = []
+        self._expected_down: set[str] = set()
+        self._lock = threading.Lock()
+        self._monitor_stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+        self.started = False
+
+    def _build_components(self) -> None:
+        args = (self.config, self.layout, self.binaries)
+        ordered: list[Component] = [Postgres(*args), Redis(*args), Toxiproxy(*args)]
+        ordered += [Service(name, *args) for name in self.config.service_names()]
+        ordered.append(Gateway(*args))
+        self.components = {c.name: c for c in ordered}
+
+    # -- whole stack -------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalDriver:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start every component in dependency order; on any failure or Ctrl-C, tear down and re-raise."""
+        started = time.monotonic()
+        self._claim_run_dir()
+        try:
+            self._check_ports_free()
+            for name in ("postgres", "redis", "toxiproxy"):
+                self._start_and_wait(self.components[name], first_boot=True)
+            services = [c for c in self.components.values() if isinstance(c, Service)]
+            for service in services:  # all at once: their imports overlap, readiness is polled below
+                self._launch(service)
+            for service in services:
+                self.wait_ready(service.name)
+            self._start_and_wait(self.components["api_gateway"], first_boot=True)
+            self._start_monitor()
+            self.started = True
+            self._save_state()
+            log.info("stack ready in %.1fs", time.monotonic() - started)
+        except BaseException:
+            log.error("start-up failed or was interrupted; tearing down what had started")
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop everything in reverse order; idempotent."""
+        self._monitor_stop.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=2)
+        for component in reversed(list(self.components.values())):
+            self._expected_down.add(component.name)
+            try:
+                component.process.stop(sig=component.stop_signal, timeout_s=15)
+            except Exception as exc:  # keep stopping the others
+                log.error("stopping %s failed: %s", component.name, exc)
+        self._reap_orphan_postgres()
+        self.started = False
+        if self.layout.state_file.exists():
+            self.layout.state_file.unlink()
+
+    def _claim_run_dir(self) -> None:
+        state = self._read_state()
+        if state is not None:
+            owner = ProcessRecord("owner", state["owner"]["pid"], state["owner"]["create_time"])
+            if owner.pid != os.getpid() and owner.find() is not None:
+                raise StackAlreadyRunning(
+                    f"a stack run by pid {owner.pid} already owns {self.layout.root}; "
+                    "stop it with `aarya-chaos down`, or choose another run_dir")
+            cleaned = [r.name for r in self._recorded_processes(state) if reap(r)]
+            log.warning("stale run directory %s from a crashed run; reaped: %s",
+                        self.layout.root, ", ".join(cleaned) or "nothing")
+            self.layout.state_file.unlink()
+        self._reap_orphan_postgres()
+        if self.fresh and self.layout.root.exists():
+            shutil.rmtree(self.layout.root)
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.layout.root.chmod(0o755)
+        self.layout.logs.mkdir(exist_ok=True)
+        write_stack_env(self.config, self.layout, self.binaries)
+        self._save_state()
+
+    def _reap_orphan_postgres(self) -> None:
+        """A postmaster (or backend) left by a crash, or started by scripts/recover, holds our data dir."""
+        pg = self.components["postgres"]
+        assert isinstance(pg, Postgres)
+        pid = pg._pid_from_file()
+        if pid is None:
+            return
+        try:
+            proc = psutil.Process(pid)
+            if "postgres" in proc.name():
+                reap(ProcessRecord("postgres", pid, proc.create_time()), timeout_s=15)
+        except psutil.Error:
+            pass
+
+    def _check_ports_free(self) -> None:
+        for owner, port in self.config.listen_ports().items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((self.config.host, port))
+                except OSError:
+                    raise PortInUse(
+                        f"port {port} on {self.config.host} (for {owner}) is already in use"
+                        f"{_who_listens(port)}; stop that process or change the port in aarya-chaos.toml"
+                    ) from None
+
+    def attach(self) -> dict[str, Any] | None:
+        """Adopt the processes of a stack started by another process (for `status`, `down`, game days).
+
+        Returns the run state, or None when no stack is recorded in the run directory.
+        """
+        state = self._read_state()
+        if state is None:
+            return None
+        for record in self._recorded_processes(state):
+            component = self.components.get(record.name)
+            if component is not None and not isinstance(component, Postgres):
+                component.process.pid_lookup = lambda r=record: r.pid if r.find() else None  # type: ignore[misc]
+        return state
+
+    def owner_pid(self) -> int | None:
+        """The pid of the live process that started the recorded stack, if any."""
+        state = self._read_state()
+        if state is None:
+            return None
+        owner = ProcessRecord("owner", state["owner"]["pid"], state["owner"]["create_time"])
+        return owner.pid if owner.find() is not None else None
+
+    # -- one component -----------------------------------------------------------------------
+
+    def component(self, name: str) -> Component:
+        try:
+            return self.components[name]
+        except KeyError:
+            raise ConfigError(f"unknown component {name!r}; known: {', '.join(self.components)}") from None
+
+    def component_names(self) -> list[str]:
+        return list(self.components)
+
+    def _launch(self, component: Component) -> None:
+        component.prepare()
+        component.process.start()
+        self._expected_down.discard(component.name)
+        self._record(component.name, "started")
+
+    def _start_and_wait(self, component: Component, *, first_boot: bool = False) -> None:
+        self._launch(component)
+        self.wait_ready(component.name)
+        if first_boot and (not isinstance(component, Postgres) or component.initialized_now):
+            component.after_ready()
+
+    def wait_ready(self, name: str, timeout_s: float | None = None) -> None:
+        component = self.component(name)
+        wait_until(
+            name, component.endpoint, component.probe,
+            timeout_s=timeout_s if timeout_s is not None else self.config.ready_timeout_s,
+            log_tail=lambda: tail(component.process.log_path),
+            still_alive=lambda: None if component.process.is_running() else
+            f"{name} is not running (exit code {component.process.poll()})",
+        )
+
+    def start_component(self, name: str) -> None:
+        component = self.component(name)
+        if component.process.is_running():
+            return
+        self._launch(component)
+        self.wait_ready(name)
+        self._save_state()
+
+    def stop_component(self, name: str) -> None:
+        component = self.component(name)
+        self._expected_down.add(name)
+        code = component.process.stop(sig=component.stop_signal)
+        self._record(name, "stopped", code)
+        self._save_state()
+
+    def restart(self, name: str) -> None:
+        """Stop if running, start, wait until ready. PostgreSQL waits out its orphaned backends."""
+        component = self.component(name)
+        if component.process.is_running():
+            self.stop_component(name)
+        if isinstance(component, Postgres):
+            self._wait_postgres_released(component)
+        self.start_component(name)
+
+    def _wait_postgres_released(self, pg: Postgres) -> None:
+        # After a SIGKILL of the postmaster its backends linger briefly and keep the shared memory;
+        # a new postmaster refuses to start until they are gone. They keep the session of the
+        # postmaster we started (start_new_session), which is how we find them.
+        popen = pg.process.popen
+        if popen is None:
+            return
+        session = popen.pid
+
+        def released() -> bool:
+            return not any(_in_session(p, session) for p in psutil.process_iter())
+
+        wait_until("postgres", "orphaned backends of the killed postmaster", released, timeout_s=30)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal the component's main process only, as the kernel's OOM killer or an operator would."""
+        component = self.component(name)
+        component.process.send_signal(sig)
+        self._record(name, "signalled", detail=signal.Signals(sig).name)
+
+    def pause(self, name: str) -> None:
+        self.component(name).process.send_signal(signal.SIGSTOP, tree=True)
+        self._record(name, "paused")
+
+    def resume(self, name: str) -> None:
+        self.component(name).process.send_signal(signal.SIGCONT, tree=True)
+        self._record(name, "resumed")
+
+    def logs(self, name: str, lines: int = 100) -> str:
+        return tail(self.component(name).process.log_path, lines)
+
+    def endpoints(self) -> Mapping[str, str]:
+        return {name: c.endpoint for name, c in self.components.items()}
+
+    def status(self, probe: bool = False) -> list[ComponentStatus]:
+        result = []
+        for name, component in self.components.items():
+            running = component.process.is_running()
+            ready: bool | None = None
+            detail = ""
+            if probe and running:
+                try:
+                    ready = bool(component.probe())
+                except Exception as exc:  # a status report shows failures, it never raises
+                    ready, detail = False, f"{type(exc).__name__}: {exc}"[:200]
+            result.append(ComponentStatus(name, running, component.process.pid(), component.endpoint, ready, detail))
+        return result
+
+    # -- clients for faults and checks ---------------------------------------------------------
+
+    def toxiproxy(self) -> ToxiproxyClient:
+        return ToxiproxyClient(self.components["toxiproxy"].endpoint)
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run SQL as the superuser over the Unix socket (the operator's path, not through Toxiproxy)."""
+        pg = self.components["postgres"]
+        assert isinstance(pg, Postgres)
+        with psycopg.connect(pg.admin_conninfo(), autocommit=True) as conn:
+            cursor = conn.execute(query, params)  # type: ignore[arg-type]
+            return cursor.fetchall() if cursor.description else []
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis(host=self.config.host, port=self.config.redis.port, socket_timeout=2,
+                           socket_connect_timeout=2, decode_responses=True)
+
+    def reload_gateway(self) -> None:
+        gateway = self.components["api_gateway"]
+        assert isinstance(gateway, Gateway)
+        gateway.reload()
+
+    # -- events --------------------------------------------------------------------------------
+
+    def events(self) -> list[ProcessEvent]:
+        with self._lock:
+            return list(self._events)
+
+    def _record(self, component: str, kind: str, exit_code: int | None = None, detail: str = "") -> None:
+        event = ProcessEvent(time.time(), time.monotonic(), component, kind, exit_code, detail)
+        with self._lock:
+            self._events.append(event)
+        log.info("%s %s%s", component, kind, f" (exit {exit_code})" if exit_code is not None else "")
+
+    def _start_monitor(self) -> None:
+        self._monitor_stop.clear()
+        self._monitor = threading.Thread(target=self._watch_exits, name="aarya-monitor", daemon=True)
+        self._monitor.start()
+
+    def _watch_exits(self) -> None:
+        reported: set[int] = set()
+        while not self._monitor_stop.wait(MONITOR_INTERVAL_S):
+            for name, component in self.components.items():
+                popen = component.process.popen
+                if popen is None or id(popen) in reported or popen.poll() is None:
+                    continue
+                reported.add(id(popen))
+                if name not in self._expected_down:
+                    code = popen.returncode
+                    self._record(name, "exited", _exit_status(code), detail=_describe_exit(code))
+
+    # -- run.json ------------------------------------------------------------------------------
+
+    def _save_state(self) -> None:
+        me = psutil.Process()
+        records = {n: c.process.record() for n, c in self.components.items()}
+        state = {
+            "owner": {"pid": me.pid, "create_time": me.create_time()},
+            "processes": {n: r.__dict__ for n, r in records.items() if r is not None},
+            "endpoints": dict(self.endpoints()),
+            "updated": time.time(),
+        }
+        tmp = self.layout.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.layout.state_file)
+
+    def _read_state(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.layout.state_file.read_text())
+            return data
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _recorded_processes(state: dict[str, Any]) -> list[ProcessRecord]:
+        return [ProcessRecord(**fields) for fields in state.get("processes", {}).values()]
+
+
+def _exit_status(returncode: int) -> int:
+    """Shell-style exit status: a death by signal N is 128+N (so SIGKILL, as in an OOM kill, is 137)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        return f"killed by {signal.Signals(-returncode).name}"
+    return f"exit {returncode}"
+
+
+def _in_session(proc: psutil.Process, session: int) -> bool:
+    try:
+        return os.getsid(proc.pid) == session
+    except OSError:
+        return False
+
+
+def _who_listens(port: int) -> str:
+    try:
+        for conn in psutil.net_connections("tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                proc = psutil.Process(conn.pid)
+                return f" by pid {conn.pid} ({' '.join(proc.cmdline())[:120]})"
+    except psutil.Error:
+        pass
+    return ""
