@@ -1,0 +1,151 @@
+"""The local driver's lifecycle and its answers to bad situations: ports taken, crashed runs, Ctrl-C.
+
+Each test runs its own stack on ports shifted by OFFSET, beside the session's stack.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from aarya_chaos.errors import PortInUse, StackAlreadyRunning
+from stack.config import StackConfig, load_config
+from stack.drivers.local import LocalDriver
+from stack.waits import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+OFFSET = 100
+
+
+def write_toml(config: StackConfig, path: Path) -> Path:
+    lines = [f'run_dir = "{config.run_dir}"',
+             "[postgres]", f"port = {config.postgres.port}",
+             "[redis]", f"port = {config.redis.port}",
+             "[gateway]", f"port = {config.gateway.port}",
+             "[toxiproxy]", f"port = {config.toxiproxy.port}", f"proxy_port_base = {config.toxiproxy.proxy_port_base}"]
+    for name, service in config.services.items():
+        lines += [f"[services.{name}]", f"port = {service.port}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def shifted(tmp_path: Path) -> StackConfig:
+    return load_config().with_port_offset(OFFSET, run_dir=Path("/tmp/aarya-chaos/pytest/shifted"))
+
+
+@pytest.fixture
+def config_file(shifted: StackConfig, tmp_path: Path) -> Path:
+    return write_toml(shifted, tmp_path / "aarya-chaos.toml")
+
+
+def cli(config_file: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "aarya_chaos.cli", "--config", str(config_file), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def start_up_in_background(config_file: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "aarya_chaos.cli", "--config", str(config_file), "up", "--fresh"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stack_processes(config: StackConfig) -> list[psutil.Process]:
+    """Every live process that belongs to a stack on these ports or in this run dir."""
+    marker_ports = {str(p) for p in config.listen_ports().values()}
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if str(config.run_dir) in cmd or any(f"--port {p}" in cmd or f"-port {p}" in cmd for p in marker_ports):
+            found.append(proc)
+    return found
+
+
+def assert_all_gone(config: StackConfig) -> None:
+    wait_until("stack", "process table", lambda: not stack_processes(config), timeout_s=20)
+    for owner, port in config.listen_ports().items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((config.host, port))  # raises if anything still listens
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(shifted: StackConfig) -> Iterator[None]:
+    yield
+    leftovers = stack_processes(shifted)
+    for proc in leftovers:
+        proc.kill()
+    assert not leftovers, f"processes left behind: {[p.pid for p in leftovers]}"
+
+
+def test_port_in_use_is_named_and_nothing_starts(shifted: StackConfig) -> None:
+    with socket.socket() as squatter:
+        squatter.bind((shifted.host, shifted.gateway.port))
+        squatter.listen()
+        started = time.monotonic()
+        with pytest.raises(PortInUse, match=f"port {shifted.gateway.port}.*api_gateway"):
+            LocalDriver(shifted, fresh=True).start()
+        assert time.monotonic() - started < 10
+    assert_all_gone(shifted)
+
+
+def test_up_status_down_through_the_cli(config_file: Path, shifted: StackConfig) -> None:
+    up = start_up_in_background(config_file)
+    try:
+        wait_until("aarya-chaos up", str(config_file), lambda: cli(config_file, "status").returncode == 0,
+                   timeout_s=90, still_alive=lambda: None if up.poll() is None else f"up exited {up.returncode}")
+        status = cli(config_file, "status")
+        assert "commerce" in status.stdout and "api_gateway" in status.stdout
+        with pytest.raises(StackAlreadyRunning, match="aarya-chaos down"):
+            LocalDriver(shifted).start()
+        down = cli(config_file, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert up.wait(timeout=30) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert_all_gone(shifted)
+    assert cli(config_file, "status").returncode == 3
+
+
+def test_stale_run_dir_of_a_crashed_run_is_cleaned_up(config_file: Path, shifted: StackConfig) -> None:
+    up = start_up_in_background(config_file)
+    wait_until("aarya-chaos up", str(config_file), lambda: cli(config_file, "status").returncode == 0,
+               timeout_s=90, still_alive=lambda: None if up.poll() is None else f"up exited {up.returncode}")
+    orphans = [p.pid for p in stack_processes(shifted) if p.pid != up.pid]
+    up.kill()  # the owner dies without tearing down: its servers live on as orphans
+    up.wait(timeout=10)
+    assert any(psutil.pid_exists(pid) for pid in orphans)
+    driver = LocalDriver(shifted)
+    driver.start()
+    try:
+        assert not any(psutil.pid_exists(pid) and pid not in _pids(driver) for pid in orphans)
+        assert all(s.running for s in driver.status())
+    finally:
+        driver.stop()
+    assert_all_gone(shifted)
+
+
+def _pids(driver: LocalDriver) -> set[int]:
+    return {s.pid for s in driver.status() if s.pid is not None}
+
+
+def test_ctrl_c_during_start_up_tears_everything_down(config_file: Path, shifted: StackConfig) -> None:
+    up = start_up_in_background(config_file)
+    redis_log = shifted.run_dir / "logs" / "redis.log"
+    wait_until("redis start", str(redis_log), redis_log.exists, timeout_s=60,
+               still_alive=lambda: None if up.poll() is None else f"up exited {up.returncode}")
+    up.send_signal(signal.SIGINT)
+    output, _ = up.communicate(timeout=60)
+    assert up.returncode == 130, output
+    assert "interrupted" in output
+    assert_all_gone(shifted)
+    assert not (shifted.run_dir / "run.json").exists()
