@@ -15,7 +15,9 @@ from .retry import RetryPolicy, retry_call
 from .settings import ServiceSettings
 
 log = logging.getLogger("aarya.http")
-RETRYABLE_STATUS = frozenset({502, 503, 504})
+# 502/504: the callee (or the path to it) failed. A 503 is the callee's defined answer that one of *its*
+# dependencies is down; retrying it only stretches the caller's latency, so it is passed through.
+RETRYABLE_STATUS = frozenset({502, 504})
 
 
 class _RetryableStatus(Exception):
