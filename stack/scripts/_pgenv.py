@@ -24,6 +24,8 @@ REQUIRED_KEYS = (
     "PG_BINDIR", "PGDATA", "PGHOST", "PGPORT", "PGUSER", "PG_OS_USER", "PG_LOG",
     "WAL_ARCHIVE_DIR", "BACKUP_DIR", "PGDATABASE",
 )
+# Present but empty when the driver does not run as root: PostgreSQL runs as the current user.
+MAY_BE_EMPTY = ("PG_OS_USER",)
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 # base_20261128T151500Z/ and postgres_20261128T151500Z.sql.gz; a -N suffix only when two
@@ -47,7 +49,7 @@ class PgEnv:
     host: str
     port: str
     user: str
-    os_user: str
+    os_user: str  # "" = the user running the script
     log: Path
     wal_archive: Path
     backup_dir: Path
@@ -100,7 +102,8 @@ def load_env(run_dir: Path) -> PgEnv:
             f"{path} not found: is the stack running? Pass --run-dir or set "
             f"{RUN_DIR_VARIABLE} to the run directory the driver uses."
         ) from None
-    missing = [key for key in REQUIRED_KEYS if not values.get(key)]
+    missing = [key for key in REQUIRED_KEYS
+               if key not in values or (not values[key] and key not in MAY_BE_EMPTY)]
     if missing:
         raise ScriptError(f"{path} lacks {', '.join(missing)}")
     return PgEnv(
@@ -127,9 +130,12 @@ def current_user() -> str:
 
 def as_pg_user(env: PgEnv, argv: Sequence[str]) -> list[str]:
     """PostgreSQL refuses to run as root, and its files belong to PG_OS_USER: switch to it."""
-    if os.geteuid() == 0 and env.os_user != current_user():
-        return ["runuser", "-u", env.os_user, "--", *argv]
-    return list(argv)
+    if os.geteuid() != 0 or env.os_user == current_user():
+        return list(argv)
+    if not env.os_user:
+        raise ScriptError(f"running as root but PG_OS_USER is empty in {env.stack_env}: "
+                          f"PostgreSQL's tools refuse to run as root; set PG_OS_USER")
+    return ["runuser", "-u", env.os_user, "--", *argv]
 
 
 def tool(env: PgEnv, name: str) -> str:
@@ -222,7 +228,7 @@ def log_tail(env: PgEnv, since: int = 0, lines: int = 30) -> str:
 
 def chown_to_pg_user(env: PgEnv, path: Path, recursive: bool = False) -> None:
     """Give a path (and, if asked, everything below it) to PG_OS_USER; a no-op unless root."""
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or not env.os_user:
         return
     try:
         entry = pwd.getpwnam(env.os_user)

@@ -249,6 +249,25 @@ def test_dump_round_trip_and_pruning(cluster: Cluster) -> None:
     assert len(list(cluster.backups.glob("postgres_*.sql.gz"))) == 1
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to the postgres user")
+def test_scripts_run_as_the_postgres_user_when_pg_os_user_is_empty(cluster: Cluster) -> None:
+    """What the driver writes when it does not run as root: PG_OS_USER= (no user switch)."""
+    run_dir = cluster.root / "as-postgres"
+    run_dir.mkdir()
+    (run_dir / "stack.env").write_text(
+        "".join(f"{k}={'' if k == 'PG_OS_USER' else v}\n" for k, v in cluster.env.items()))
+    os.chown(run_dir, pwd.getpwnam(PG_OS_USER).pw_uid, -1)
+    as_postgres = ["runuser", "-u", PG_OS_USER, "--"]
+
+    cluster.add_user("before@example.com")
+    run(as_postgres + [str(SCRIPTS / "backup"), "--run-dir", str(run_dir)])
+    cluster.add_user("after@example.com")
+    cluster.archive_current_wal()
+    run(as_postgres + [str(SCRIPTS / "recover"), "--run-dir", str(run_dir)])
+
+    assert cluster.emails() == {"before@example.com", "after@example.com"}
+
+
 def test_clear_errors_without_backups_or_server(tmp_path: Path) -> None:
     missing = subprocess.run([str(SCRIPTS / "recover"), "--run-dir", str(tmp_path)],
                              capture_output=True, text=True, timeout=60)

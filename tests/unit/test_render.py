@@ -99,12 +99,17 @@ def nginx_values(prefix: Path) -> dict[str, object]:
 
 
 @pytest.mark.skipif(shutil.which("nginx", path="/usr/sbin:/usr/bin") is None, reason="no nginx")
-@pytest.mark.parametrize("deny", ["", "deny 127.0.0.9;\n"])
-def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path, deny: str) -> None:
+@pytest.mark.parametrize(("deny", "user_directive"), [
+    ("", ""),
+    ("deny 127.0.0.9;\ndeny 127.0.0.10;\n", ""),
+    ("", "user root;"),
+])
+def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path, deny: str, user_directive: str) -> None:
     (tmp_path / "logs").mkdir()
     (tmp_path / "deny.conf").write_text(deny, encoding="utf-8")
     conf = tmp_path / "nginx.conf"
-    conf.write_text(render_template(STACK / "nginx/nginx.conf.tmpl", nginx_values(tmp_path)))
+    values = {**nginx_values(tmp_path), "user_directive": user_directive}
+    conf.write_text(render_template(STACK / "nginx/nginx.conf.tmpl", values))
     nginx = shutil.which("nginx", path="/usr/sbin:/usr/bin")
     assert nginx is not None
     result = subprocess.run(
