@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -76,9 +76,9 @@ def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_endpoints(endpoints: dict[str, str] | object) -> None:
+def _print_endpoints(endpoints: Mapping[str, str]) -> None:
     table = Table("component", "endpoint")
-    for name, endpoint in dict(endpoints).items():  # type: ignore[call-overload]
+    for name, endpoint in endpoints.items():
         table.add_row(name, endpoint)
     console.print(table)
 

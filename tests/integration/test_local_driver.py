@@ -5,7 +5,7 @@ Each test runs its own stack on ports shifted by OFFSET, beside the session's st
 
 from __future__ import annotations
 
-import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,8 +39,11 @@ def write_toml(config: StackConfig, path: Path) -> Path:
 
 
 @pytest.fixture
-def shifted(tmp_path: Path) -> StackConfig:
-    return load_config().with_port_offset(OFFSET, run_dir=Path("/tmp/aarya-chaos/pytest/shifted"))
+def shifted(request: pytest.FixtureRequest) -> Iterator[StackConfig]:
+    run_dir = Path("/tmp/aarya-chaos/pytest") / request.node.name
+    shutil.rmtree(run_dir, ignore_errors=True)
+    yield load_config().with_port_offset(OFFSET, run_dir=run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -108,10 +111,12 @@ def test_up_status_down_through_the_cli(config_file: Path, shifted: StackConfig)
             LocalDriver(shifted).start()
         down = cli(config_file, "down")
         assert down.returncode == 0, down.stdout + down.stderr
-        assert up.wait(timeout=30) == 0
+        output, _ = up.communicate(timeout=30)
+        assert up.returncode == 0, output
     finally:
         if up.poll() is None:
             up.kill()
+            up.communicate()
     assert_all_gone(shifted)
     assert cli(config_file, "status").returncode == 3
 
@@ -122,7 +127,7 @@ def test_stale_run_dir_of_a_crashed_run_is_cleaned_up(config_file: Path, shifted
                timeout_s=90, still_alive=lambda: None if up.poll() is None else f"up exited {up.returncode}")
     orphans = [p.pid for p in stack_processes(shifted) if p.pid != up.pid]
     up.kill()  # the owner dies without tearing down: its servers live on as orphans
-    up.wait(timeout=10)
+    up.communicate(timeout=10)
     assert any(psutil.pid_exists(pid) for pid in orphans)
     driver = LocalDriver(shifted)
     driver.start()

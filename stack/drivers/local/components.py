@@ -150,6 +150,10 @@ class Postgres(Component):
         self.layout.log(self.name).touch()
         self._chown(self.layout.log(self.name))
         if not (self.layout.pgdata / "PG_VERSION").exists():
+            # WAL archived by an earlier cluster would make the new one's archive_command refuse
+            # its own same-named segments forever.
+            for segment in self.layout.wal_archive.iterdir():
+                segment.unlink()
             self._initdb()
         self._write_config()
 

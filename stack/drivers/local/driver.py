@@ -174,7 +174,7 @@ class LocalDriver:
         for record in self._recorded_processes(state):
             component = self.components.get(record.name)
             if component is not None and not isinstance(component, Postgres):
-                component.process.pid_lookup = lambda r=record: r.pid if r.find() else None  # type: ignore[misc]
+                component.process.pid_lookup = lambda r=record: r.pid if r.find() else None
         return state
 
     def owner_pid(self) -> int | None:
@@ -300,7 +300,7 @@ class LocalDriver:
         pg = self.components["postgres"]
         assert isinstance(pg, Postgres)
         with psycopg.connect(pg.admin_conninfo(), autocommit=True) as conn:
-            cursor = conn.execute(query, params)  # type: ignore[arg-type]
+            cursor = conn.execute(query, params)
             return cursor.fetchall() if cursor.description else []
 
     def redis(self) -> redis.Redis:

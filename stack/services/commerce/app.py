@@ -15,7 +15,7 @@ def start_reconciler(d: Dependencies) -> None:
 
 
 app = create_app(
-    ServiceSettings(),  # type: ignore[call-arg]  # fields come from the environment
+    ServiceSettings(),
     calls=["core_platform", "payment"],
     on_start=start_reconciler,
 )

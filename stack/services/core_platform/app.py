@@ -12,7 +12,7 @@ from .routes import TooManyAttempts, router
 
 
 def build_app() -> FastAPI:
-    application = create_app(ServiceSettings())  # type: ignore[call-arg]  # fields come from the environment
+    application = create_app(ServiceSettings())
     application.state.passwords = Passwords(PasswordSettings())
     application.include_router(router)
 

@@ -6,5 +6,5 @@ from ..common.app import create_app
 from ..common.settings import ServiceSettings
 from .routes import router
 
-app = create_app(ServiceSettings())  # type: ignore[call-arg]  # fields come from the environment
+app = create_app(ServiceSettings())
 app.include_router(router)
