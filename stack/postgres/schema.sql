@@ -68,6 +68,9 @@ CREATE TABLE IF NOT EXISTS payments (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS payments_order_id_idx ON payments (order_id);
+-- commerce's reconciler scans pending payments every 2 s; order listing is per user, newest first.
+CREATE INDEX IF NOT EXISTS orders_pending_payment_idx ON orders (created_at) WHERE status = 'pending_payment';
+CREATE INDEX IF NOT EXISTS orders_user_created_idx ON orders (user_id, created_at DESC);
 
 -- Stream consumers: (stream, message_id) is unique, so a redelivered message is a no-op.
 CREATE TABLE IF NOT EXISTS notifications (
@@ -80,6 +83,10 @@ CREATE TABLE IF NOT EXISTS notifications (
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT notifications_stream_message UNIQUE (stream, message_id)
 );
+
+-- The outbox is published at least once: a row re-published under a new stream id must not notify twice.
+CREATE UNIQUE INDEX IF NOT EXISTS notifications_outbox_id_key
+    ON notifications ((body->>'outbox_id')) WHERE body ? 'outbox_id';
 
 CREATE TABLE IF NOT EXISTS analytics (
     id         bigserial   PRIMARY KEY,

@@ -50,7 +50,7 @@ WITH delivery AS (
 )
 INSERT INTO notifications (stream, message_id, user_id, kind, body)
 VALUES (%(stream)s, %(message_id)s, %(user_id)s, %(kind)s, %(body)s)
-ON CONFLICT (stream, message_id) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 _ANALYTICS_SQL = """
