@@ -19,7 +19,7 @@ T = TypeVar("T")
 def wait_until(
     component: str,
     endpoint: str,
-    probe: Callable[[], T],
+    probe: Callable[[], T | None],
     *,
     timeout_s: float,
     interval_s: float = 0.05,

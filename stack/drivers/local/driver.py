@@ -13,11 +13,13 @@ included) tears down whatever had started. Teardown leaves no process, port or l
 from __future__ import annotations
 
 import json
+import re
 import logging
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Mapping
@@ -307,6 +309,22 @@ class LocalDriver:
         return redis.Redis(host=self.config.host, port=self.config.redis.port, socket_timeout=2,
                            socket_connect_timeout=2, decode_responses=True)
 
+    def pg_isready(self) -> tuple[int, str]:
+        """The runbook's `pg_isready -U postgres`, over TCP: (exit code, output)."""
+        pg = self.config.postgres
+        return _run([str(self.binaries.pg("pg_isready")), "-h", self.config.host, "-p", str(pg.port),
+                     "-U", pg.superuser, "-t", "2"])
+
+    def redis_cli(self, *args: str) -> tuple[int, str]:
+        """The runbook's `redis-cli ...` against our Redis: (exit code, output)."""
+        return _run([str(self.binaries.redis_cli), "-h", self.config.host, "-p", str(self.config.redis.port),
+                     *args])
+
+    def grep_logs(self, name: str, pattern: str, lines: int = 1000) -> list[str]:
+        """Lines of the last `lines` of a component's log matching an (extended, case-insensitive) regex."""
+        regex = re.compile(pattern, re.IGNORECASE)
+        return [line for line in self.logs(name, lines).splitlines() if regex.search(line)]
+
     def reload_gateway(self) -> None:
         gateway = self.components["api_gateway"]
         assert isinstance(gateway, Gateway)
@@ -366,6 +384,14 @@ class LocalDriver:
     @staticmethod
     def _recorded_processes(state: dict[str, Any]) -> list[ProcessRecord]:
         return [ProcessRecord(**fields) for fields in state.get("processes", {}).values()]
+
+
+def _run(command: list[str], timeout_s: float = 5.0) -> tuple[int, str]:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return 124, f"{command[0]} timed out after {timeout_s}s"
+    return result.returncode, result.stdout + result.stderr
 
 
 def _exit_status(returncode: int) -> int:

@@ -1,0 +1,65 @@
+"""Small helpers the scenario files share: canary shoppers and checks about live answers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+from checks.timing import never_hung
+from checks.verdict import Check
+from checks.windows import Window, in_window
+from fixtures.scenario import ScenarioRun
+
+CONTROL_WAIT_S = 20.0  # a control skips the recovery: nothing comes back, so waiting longer proves nothing more
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A shopper the scenario owns: a session and a cart it can look for after the recovery."""
+
+    email: str
+    token: str
+    product_id: int
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+def gateway(run: ScenarioRun) -> httpx.Client:
+    return httpx.Client(base_url=f"{run.stack.config.gateway_url}/api/v1", timeout=5)
+
+
+def make_canary(run: ScenarioRun, product_id: int = 42) -> Canary:
+    email = f"canary-{uuid.uuid4().hex[:10]}@example.test"
+    with gateway(run) as client:
+        client.post("/auth/register", json={"email": email, "password": "canary password"}).raise_for_status()
+        login = client.post("/auth/login", json={"email": email, "password": "canary password"})
+        login.raise_for_status()
+        canary = Canary(email, login.json()["token"], product_id)
+        client.post("/cart/items", json={"product_id": product_id, "quantity": 1}, headers=canary.auth).raise_for_status()
+    return canary
+
+
+def fault_window(run: ScenarioRun) -> Window:
+    tl = run.timeline
+    assert tl.injected is not None
+    return Window("fault", tl.injected, tl.restored or tl.recovery_started or tl.injected)
+
+
+def answers_stayed_fast(run: ScenarioRun, max_latency_ms: float) -> Check:
+    """During the fault no request hung: every load op completed, within max_latency_ms."""
+    slow = never_hung(run.ops(), fault_window(run), max_latency_ms)
+    detail = ", ".join(f"{op.f}: {op.latency_ms} ms" if op.end else f"{op.f}: never completed" for op in slow[:5])
+    return Check("no_request_hung_during_the_fault", not slow, len(slow), 0, detail)
+
+
+def failures_were_defined(run: ScenarioRun, allowed: set[int]) -> Check:
+    """Every load op that failed during the fault got a defined HTTP answer (a status in `allowed`)."""
+    failed = [op for op in in_window(run.ops(), fault_window(run).start, fault_window(run).end) if op.outcome != "ok"]
+    undefined = [op for op in failed if op.status not in allowed]
+    detail = f"{len(failed)} failed; not a defined answer: " + ", ".join(
+        f"{op.f} -> {op.status or op.error}" for op in undefined[:5])
+    return Check("failures_were_defined_answers", not undefined, len(undefined), 0, detail)

@@ -1,0 +1,94 @@
+"""Runbook 2. Cache failures.
+
+2.2 Redis connection failure
+    Inject:  kill Redis (SIGKILL) under load.
+    Detect:  `redis-cli ping` fails.
+    During:  the services' Redis circuit breaker opens, and requests get fast, defined answers
+             (a 503 or a degraded 200), never a hang.
+    Recover: restart Redis (`docker restart aarya_redis`).
+    After:   the breaker closes; sessions and carts that had been persisted (AOF) come back.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import httpx
+import pytest
+
+from checks.verdict import Check
+from fixtures.faults import ProcessKill
+from fixtures.plugin import expect_scenario_failure
+from fixtures.probes import redis_ping_fails
+from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
+from scenarios.common import (CONTROL_WAIT_S, Canary, answers_stayed_fast, failures_were_defined, gateway,
+                              make_canary)
+from stack.waits import wait_until
+
+REDIS_OUTAGE = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
+MAX_ANSWER_MS = 2500.0  # the slowest defined answer: a pool/socket timeout plus the gateway hop
+DEFINED_ANSWERS = {401, 429, 503}
+
+
+def breaker_state(run: ScenarioRun, service: str = "commerce") -> str | None:
+    url = f"{run.stack.config.url(run.stack.config.services[service].port)}/health/ready"
+    try:
+        return httpx.get(url, timeout=2).json()["checks"]["redis"].get("breaker")
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
+
+
+def persist_redis(run: ScenarioRun) -> None:
+    """Make the canaries durable the way Redis does: an AOF rewrite, waited for (no fixed sleep)."""
+    run.stack.redis_cli("BGREWRITEAOF")
+
+    def rewritten() -> bool:
+        info = run.stack.redis().info("persistence")
+        return info["aof_rewrite_in_progress"] == 0 and info["aof_rewrite_scheduled"] == 0 \
+            and info["aof_last_bgrewrite_status"] == "ok"
+
+    wait_until("redis", "AOF rewrite", rewritten, timeout_s=30)
+
+
+def canary_came_back(canary: Canary, run: ScenarioRun) -> Check:
+    with gateway(run) as client:
+        me = client.get("/auth/me", headers=canary.auth)
+        cart = client.get("/cart", headers=canary.auth)
+    items = cart.json().get("items", []) if cart.status_code == 200 else []
+    kept = me.status_code == 200 and any(i["product_id"] == canary.product_id for i in items)
+    return Check("persisted_session_and_cart_came_back", kept, {"session": me.status_code, "cart": items},
+                 "session valid and cart intact")
+
+
+def redis_outage(run: ScenarioRun) -> None:
+    run.steady_state()
+    canary = make_canary(run)
+    persist_redis(run)
+    seen_open: list[str] = []
+    with run.inject(ProcessKill(run.stack, "redis", signal.SIGKILL)):
+        run.detect("redis-cli ping fails", redis_ping_fails(run.stack))
+        wait_until("commerce", "breaker open", lambda: breaker_state(run) == "open", timeout_s=20)
+        seen_open.append("open")
+        run.recover("docker restart aarya_redis (restart redis-server)", lambda: run.stack.restart("redis"))
+    run.verify(
+        Check("breaker_opened_during_the_outage", bool(seen_open), seen_open, ["open"]),
+        lambda r: answers_stayed_fast(r, MAX_ANSWER_MS),
+        lambda r: failures_were_defined(r, DEFINED_ANSWERS),
+        lambda r: Check("breaker_closed_after_recovery", breaker_state(r) == "closed", breaker_state(r), "closed"),
+        lambda r: canary_came_back(canary, r),
+    )
+
+
+@pytest.mark.cache
+def test_redis_connection_failure(chaos):
+    redis_outage(chaos.start("2.2", "Redis connection failure", REDIS_OUTAGE))
+
+
+@pytest.mark.cache
+@pytest.mark.control
+def test_redis_connection_failure_control_without_restart(chaos):
+    run = chaos.start("2.2", "Redis connection failure", REDIS_OUTAGE, control=SKIP_RECOVERY,
+                      restore_timeout_s=CONTROL_WAIT_S)
+    with expect_scenario_failure() as failure:
+        redis_outage(run)
+    assert "restored_within_rto_target" in {c.name for c in failure.value.failed}
