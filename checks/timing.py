@@ -1,0 +1,178 @@
+"""Timing claims over a history: MTTD, restoration, RTO, steady state, outages, hangs.
+
+All times are monotonic seconds. Ops are selected as in `checks.windows` (`fs`; with fs=None, every op
+that is not a probe), and an op belongs to a window when it was invoked in it.
+
+Steady state (`SteadyState`) holds over a window W = [t, t + hold_s) when
+  (a) the load ops invoked in W number at least `min_ops` (and at least one), and
+      ok / (ok + fail + info) >= `threshold`;
+  (b) at least one health probe (f starting with `health_prefix`) was invoked in W, and every health
+      probe invoked in W is ok.
+An op that never completed is `info`, so it counts against both (a) and (b).
+
+Definitions used in reports:
+  MTTD         detected_at - injected_at: from the injection to the first detection of the fault.
+  restored_at  the earliest candidate t >= after at which steady state holds over [t, t + hold_s),
+               the candidates being `after` itself and the invocation time of every load op and
+               health probe after it, and only windows that end no later than the last invocation of any
+               op in the history (a window running past the end of the history is not evidence).
+               Restoration is declared at an invocation instant, never in between.
+  RTO          restored_at(after=injected_at) - injected_at: from the injection to the start of the first
+               steady window after it. It does not include hold_s: the hold is how long we watched to be
+               sure, not part of the outage.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+
+from checks.windows import Window, in_window, latency_ms, selected
+from load.history import Op
+
+
+def mttd(injected_at: float, detected_at: float | None) -> float | None:
+    """Mean time to detect, for one injection: detected_at - injected_at; None when never detected.
+
+    Raises ValueError when the detection precedes the injection: it detected something else.
+    """
+    if detected_at is None:
+        return None
+    if detected_at < injected_at:
+        raise ValueError(f"detected at {detected_at}, before the injection at {injected_at}")
+    return detected_at - injected_at
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """The hypothesis "the shop works": see the module docstring for the exact conditions."""
+
+    threshold: float = 0.95
+    hold_s: float = 5.0
+    min_ops: int = 5
+    fs: Collection[str] | None = None
+    health_prefix: str = "health:"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold {self.threshold} outside [0, 1]")
+        if self.hold_s <= 0:
+            raise ValueError(f"hold_s must be positive, got {self.hold_s}")
+        if self.min_ops < 0:
+            raise ValueError(f"min_ops must be >= 0, got {self.min_ops}")
+
+    def is_load(self, op: Op) -> bool:
+        """Load ops are selected by `fs`; with fs=None, probes (including `health_prefix`) are not load."""
+        if self.fs is not None:
+            return op.f in self.fs
+        return selected(op, None) and not op.f.startswith(self.health_prefix)
+
+    def is_health(self, op: Op) -> bool:
+        return op.f.startswith(self.health_prefix)
+
+
+class _Series:
+    """Invocation times of some ops, sorted, with a running count of the ok ones: O(log n) window counts."""
+
+    def __init__(self, ops: Sequence[Op]) -> None:
+        ordered = sorted(ops, key=lambda op: op.start)
+        self.starts = [op.start for op in ordered]
+        self._oks = [0, *accumulate(op.outcome == "ok" for op in ordered)]
+
+    def count(self, start: float, end: float) -> tuple[int, int]:
+        """(ops, ok ops) invoked in [start, end)."""
+        lo, hi = bisect_left(self.starts, start), bisect_left(self.starts, end)
+        return hi - lo, self._oks[hi] - self._oks[lo]
+
+
+class _Steady:
+    def __init__(self, ops: Sequence[Op], steady: SteadyState) -> None:
+        self.steady = steady
+        self.load = _Series([op for op in ops if steady.is_load(op)])
+        self.health = _Series([op for op in ops if steady.is_health(op)])
+
+    def holds(self, start: float, end: float) -> bool:
+        total, ok = self.load.count(start, end)
+        probes, probes_ok = self.health.count(start, end)
+        load_fine = total >= self.steady.min_ops and total > 0 and ok / total >= self.steady.threshold
+        return load_fine and probes > 0 and probes_ok == probes
+
+    def candidates(self, after: float) -> list[float]:
+        times = self.load.starts[bisect_left(self.load.starts, after):]
+        times += self.health.starts[bisect_left(self.health.starts, after):]
+        return sorted({after, *times})
+
+
+def restored_at(ops: Sequence[Op], *, after: float, steady: SteadyState) -> float | None:
+    """The earliest candidate t >= `after` whose window [t, t + hold_s) is steady (module docstring);
+    None when there is none before the history ends."""
+    if not ops:
+        return None
+    last = max(op.start for op in ops)
+    index = _Steady(ops, steady)
+    for t in index.candidates(after):
+        if t + steady.hold_s > last:
+            return None
+        if index.holds(t, t + steady.hold_s):
+            return t
+    return None
+
+
+def rto(injected_at: float, ops: Sequence[Op], steady: SteadyState, *,
+        after: float | None = None) -> float | None:
+    """Recovery time objective as measured: restored_at - injected_at; None when never restored.
+
+    The search starts at `after` (default: the injection). A fault that takes a while to bite leaves the
+    stack steady just after the injection, and that steady window would read as RTO 0; pass the time the
+    fault was seen to land (a `landed` event, the first failed op) to search from there instead.
+    """
+    start = injected_at if after is None else max(after, injected_at)
+    restored = restored_at(ops, after=start, steady=steady)
+    return None if restored is None else restored - injected_at
+
+
+def steady_before(ops: Sequence[Op], *, before: float, steady: SteadyState) -> bool:
+    """Whether steady state held over [before - hold_s, before): a precondition for injecting.
+
+    Evaluated live, ops still in flight at `before` read as `info` (never completed); pass a `before`
+    at least one request timeout in the past if the history is still being written.
+    """
+    return _Steady(ops, steady).holds(before - steady.hold_s, before)
+
+
+def _failing_runs(ops: Sequence[Op], end: float) -> list[float]:
+    # At equal invocation times an ok op sorts after the failing ones, so it closes their run.
+    ordered = sorted(ops, key=lambda op: (op.start, op.outcome == "ok"))
+    runs: list[float] = []
+    run_start: float | None = None
+    for op in ordered:
+        if op.outcome != "ok" and run_start is None:
+            run_start = op.start
+        elif op.outcome == "ok" and run_start is not None:
+            runs.append(op.start - run_start)
+            run_start = None
+    if run_start is not None:
+        runs.append(end - run_start)
+    return runs
+
+
+def longest_outage(ops: Sequence[Op], start: float, end: float,
+                   fs: Collection[str] | None = None) -> float:
+    """The longest run of consecutive failing (fail or info) selected ops invoked in [start, end), in
+    invocation order: seconds from the run's first op's invocation to the next ok op's invocation, or to
+    `end` when no ok op follows. 0.0 when no op failed. At equal invocation times an ok op counts as
+    after the failing ones."""
+    return max(_failing_runs(in_window(ops, start, end, fs), end), default=0.0)
+
+
+def never_hung(ops: Sequence[Op], window: Window, max_latency_ms: float, *,
+               fs: Collection[str] | None = None) -> list[Op]:
+    """The selected ops invoked in `window` that hung: latency > max_latency_ms, or never completed.
+
+    The claim "every request got a fast, defined answer" holds when this is empty. A timed-out `info`
+    that completed within the bound is not a hang here (it is counted against the success rate instead).
+    """
+    return [op for op in in_window(ops, window.start, window.end, fs)
+            if op.end is None or (latency_ms(op) or 0.0) > max_latency_ms]

@@ -1,0 +1,251 @@
+"""checks.timing on literal histories: MTTD, restored_at / RTO, steady_before, outages, hangs.
+
+The reference outage: load ("checkout") every 0.5 s from t=0, probes ("health:commerce") every 1 s at whole
+seconds; the fault lands at t=10, load succeeds again from `load_back`, probes are green again from
+`green_from`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+
+from checks.timing import SteadyState, longest_outage, mttd, never_hung, restored_at, rto, steady_before
+from checks.windows import Window
+from load.history import Op, Outcome, Record
+from tests.unit.test_checks_history import call, calls, every, history, hung
+
+STEADY = SteadyState(threshold=0.95, hold_s=5.0, min_ops=5)
+
+
+def outage(load_back: float = 17.5, green_from: float | None = 18.0, end: float = 40.0,
+           load: Callable[[float], Outcome] | None = None, skip: frozenset[float] = frozenset()) -> list[Record]:
+    def load_outcome(t: float) -> Outcome:
+        return "ok" if t < 10 or t >= load_back else "fail"
+
+    def probe_outcome(t: float) -> Outcome:
+        return "ok" if t < 10 or (green_from is not None and t >= green_from) else "fail"
+
+    outcome = load or load_outcome
+    records = [r for t in every(0.0, end, 0.5) if t not in skip for r in call("checkout", t, outcome(t))]
+    return records + [r for t in every(0.0, end, 1.0) for r in call("health:commerce", t, probe_outcome(t))]
+
+
+# ---- MTTD ----------------------------------------------------------------------------------------
+
+
+def test_mttd() -> None:
+    assert mttd(10.0, 12.5) == 2.5
+    assert mttd(10.0, 10.0) == 0.0
+    assert mttd(10.0, None) is None
+    with pytest.raises(ValueError):
+        mttd(10.0, 9.0)
+
+
+# ---- restored_at and RTO -------------------------------------------------------------------------
+
+
+def test_restored_when_load_comes_back_and_probes_are_green() -> None:
+    ops = history(outage(load_back=17.5, green_from=18.0))
+    assert restored_at(ops, after=10.0, steady=STEADY) == 17.5  # probe at 17 (red) is before the window
+    assert rto(10.0, ops, STEADY) == 7.5
+
+
+def test_restoration_waits_for_the_probes() -> None:
+    ops = history(outage(load_back=17.5, green_from=19.0))
+    assert restored_at(ops, after=10.0, steady=STEADY) == 18.5  # the first candidate past the red probe at 18
+
+
+def test_a_flap_shorter_than_hold_is_not_a_restoration() -> None:
+    def flapping(t: float) -> Outcome:
+        return "ok" if t < 10 or 17.5 <= t < 19.5 or t >= 22 else "fail"
+
+    ops = history(outage(load=flapping, green_from=10.0))
+    assert restored_at(ops, after=10.0, steady=STEADY) == 22.0
+    short_hold = SteadyState(threshold=0.95, hold_s=2.0, min_ops=4)
+    assert restored_at(ops, after=10.0, steady=short_hold) == 17.5  # the hold is what rejected the flap
+
+
+def test_red_probes_with_fine_load_is_not_restored() -> None:
+    ops = history(outage(load_back=11.0, green_from=None))
+    assert restored_at(ops, after=10.0, steady=STEADY) is None
+    assert rto(10.0, ops, STEADY) is None
+
+
+def test_no_ops_after_the_fault_is_never_restored() -> None:
+    assert restored_at(history(outage(end=10.0)), after=10.0, steady=STEADY) is None
+    assert restored_at([], after=10.0, steady=STEADY) is None
+
+
+def test_a_window_past_the_end_of_the_history_is_not_evidence() -> None:
+    # the steady window [17.5, 22.5) needs an op invoked at 22.5 or later to be closed
+    assert restored_at(history(outage(end=22.5)), after=10.0, steady=STEADY) is None  # last op at 22.0
+    assert restored_at(history(outage(end=23.0)), after=10.0, steady=STEADY) == 17.5  # last op at 22.5
+
+
+def test_an_op_that_never_completed_counts_as_info() -> None:
+    ops = history(outage(skip=frozenset({18.0})), hung("checkout", 18.0))
+    # windows holding 18.0 have 9 ok of 10 = 0.9 < 0.95
+    assert restored_at(ops, after=10.0, steady=STEADY) == 18.5
+
+
+def test_too_few_ops_is_not_steady() -> None:
+    ops = history(outage())
+    assert restored_at(ops, after=10.0, steady=SteadyState(min_ops=11)) is None  # 10 load ops per 5 s
+    assert restored_at(ops, after=10.0, steady=SteadyState(min_ops=10)) == 17.5
+
+
+def test_the_threshold_is_inclusive() -> None:
+    ops = history(outage(load_back=17.5, green_from=17.0))
+    assert restored_at(ops, after=10.0, steady=SteadyState(threshold=0.9)) == 17.0  # 9 of 10
+    assert restored_at(ops, after=10.0, steady=SteadyState(threshold=0.91)) == 17.5
+
+
+def test_after_is_itself_a_candidate() -> None:
+    ops = history(outage())
+    assert restored_at(ops, after=17.3, steady=STEADY) == 17.3  # [17.3, 22.3): load 17.5..22.0, probes 18..22
+    assert restored_at(ops, after=2.0, steady=STEADY) == 2.0
+
+
+def test_rto_of_a_fault_that_bites_late_searches_from_after() -> None:
+    def late(t: float) -> Outcome:
+        return "fail" if 16 <= t < 20 else "ok"
+
+    ops = history(outage(load=late, green_from=10.0))
+    assert rto(10.0, ops, STEADY) == 0.0  # steady just after the injection: the fault had not bitten yet
+    assert rto(10.0, ops, STEADY, after=16.0) == 10.0  # restored at 20
+    assert rto(10.0, ops, STEADY, after=3.0) == 0.0  # never searched before the injection
+
+
+def test_steady_state_filters_load_by_name() -> None:
+    ops = history(outage(), calls("browse", every(10.0, 40.0, 0.5), "fail"))
+    assert restored_at(ops, after=10.0, steady=STEADY) is None  # browse is load too
+    assert restored_at(ops, after=10.0, steady=SteadyState(fs={"checkout"})) == 17.5
+
+
+def test_steady_state_refuses_nonsense() -> None:
+    with pytest.raises(ValueError):
+        SteadyState(threshold=1.5)
+    with pytest.raises(ValueError):
+        SteadyState(hold_s=0.0)
+    with pytest.raises(ValueError):
+        SteadyState(min_ops=-1)
+
+
+# ---- steady_before -------------------------------------------------------------------------------
+
+
+def test_steady_before() -> None:
+    ops = history(outage())
+    assert steady_before(ops, before=10.0, steady=STEADY)  # [5, 10): all green
+    assert not steady_before(ops, before=10.5, steady=STEADY)  # holds the failure at 10.0
+    assert not steady_before(ops, before=12.0, steady=STEADY)
+    assert not steady_before(ops, before=10.0, steady=SteadyState(min_ops=11))
+    assert steady_before(ops, before=3.0, steady=STEADY)  # 6 load ops (0.0 .. 2.5) and 3 probes, all ok
+    assert not steady_before(ops, before=2.0, steady=STEADY)  # 4 load ops < min_ops
+
+
+def test_not_steady_before_with_a_red_probe_or_no_probe() -> None:
+    red = history(outage(), call("health:commerce", 7.5, "fail"))
+    assert not steady_before(red, before=10.0, steady=STEADY)
+    unprobed = history(calls("checkout", every(0.0, 10.0, 0.5)))
+    assert not steady_before(unprobed, before=10.0, steady=STEADY)
+
+
+# ---- properties against a direct reading of the definition ---------------------------------------
+
+
+def reference_restored_at(ops: list[Op], after: float, steady: SteadyState) -> float | None:
+    """restored_at read literally off its docstring, quadratically."""
+    if not ops:
+        return None
+    last = max(op.start for op in ops)
+    relevant = [op for op in ops if steady.is_load(op) or steady.is_health(op)]
+    for t in sorted({after, *(op.start for op in relevant if op.start > after)}):
+        if t + steady.hold_s > last:
+            return None
+        window = [op for op in ops if t <= op.start < t + steady.hold_s]
+        load = [op for op in window if steady.is_load(op)]
+        probes = [op for op in window if steady.is_health(op)]
+        rate_ok = bool(load) and sum(op.outcome == "ok" for op in load) / len(load) >= steady.threshold
+        if len(load) >= steady.min_ops and rate_ok and probes and all(op.outcome == "ok" for op in probes):
+            return t
+    return None
+
+
+def random_history(rng: random.Random) -> list[Op]:
+    records: list[Record] = []
+    for _ in range(rng.randint(0, 60)):
+        f = rng.choice(["checkout", "checkout", "browse", "health:commerce", "probe:db"])
+        t = rng.randint(0, 120) / 4  # a coarse grid: ties and boundary hits on purpose
+        if rng.random() < 0.05:
+            records += hung(f, t)
+        else:
+            outcome: Outcome = rng.choice(["ok", "ok", "ok", "ok", "fail", "info"])
+            records += call(f, t, outcome, latency=rng.choice([1.0, 100.0, 3000.0]))
+    return history(records)
+
+
+def test_restored_at_matches_the_definition_on_random_histories() -> None:
+    rng = random.Random(1234)
+    restored = 0
+    for _ in range(400):
+        ops = random_history(rng)
+        steady = SteadyState(threshold=rng.choice([0.5, 0.75, 1.0]), hold_s=rng.choice([1.0, 2.5, 5.0]),
+                             min_ops=rng.choice([0, 1, 3]))
+        after = rng.randint(0, 100) / 4
+        got = restored_at(ops, after=after, steady=steady)
+        assert got == reference_restored_at(ops, after, steady)
+        if got is not None:
+            restored += 1
+            assert got >= after
+            assert steady_before(ops, before=got + steady.hold_s, steady=steady)
+    assert restored > 20  # the property was exercised, not vacuous
+
+
+# ---- longest_outage ------------------------------------------------------------------------------
+
+
+def test_longest_outage_runs_to_the_next_ok_or_to_the_end() -> None:
+    ops = history(calls("checkout", [0.0, 1.0]), call("checkout", 2.0, "fail"), call("checkout", 2.5, "info"),
+                  hung("checkout", 3.0), call("checkout", 4.0), call("checkout", 5.0, "fail"),
+                  call("checkout", 5.5), calls("checkout", [7.0, 9.0], "fail"))
+    assert longest_outage(ops, 0.0, 10.0) == 3.0  # 7.0 .. end
+    assert longest_outage(ops, 0.0, 8.0) == 2.0  # 2.0 .. 4.0 (the run from 7.0 is cut at 8.0: 1.0)
+    assert longest_outage(ops, 4.5, 6.0) == 0.5
+
+
+def test_longest_outage_ignores_probes_and_other_names_and_ops_outside() -> None:
+    ops = history(call("checkout", 1.0, "fail"), call("health:commerce", 2.0), call("browse", 2.5),
+                  call("checkout", 3.0), call("checkout", 20.0, "fail"))
+    assert longest_outage(ops, 0.0, 10.0, fs={"checkout"}) == 2.0
+    assert longest_outage(ops, 0.0, 10.0) == 1.5  # browse is load by default: it ends the run at 2.5
+
+
+def test_longest_outage_an_ok_at_the_same_instant_closes_the_run() -> None:
+    ops = history(call("checkout", 2.0, "fail"), call("checkout", 2.0), call("checkout", 3.0, "fail"),
+                  call("checkout", 4.0))
+    assert longest_outage(ops, 0.0, 10.0) == 1.0
+
+
+def test_no_outage_is_zero() -> None:
+    assert longest_outage(history(calls("checkout", [1.0, 2.0])), 0.0, 10.0) == 0.0
+    assert longest_outage([], 0.0, 10.0) == 0.0
+
+
+# ---- never_hung ----------------------------------------------------------------------------------
+
+
+def test_never_hung_names_slow_and_unfinished_ops() -> None:
+    ops = history(call("checkout", 1.0, latency=500.0), call("checkout", 2.0, latency=1000.0),
+                  call("checkout", 3.0, "fail", latency=1500.0), hung("checkout", 5.0),
+                  call("checkout", 6.0, "info", latency=2000.0), call("health:commerce", 7.0, latency=5000.0),
+                  call("checkout", 10.0, latency=5000.0), hung("checkout", 11.0))
+    offenders = never_hung(ops, Window("fault", 0.0, 10.0), 1000.0)
+    assert [(op.start, op.outcome, op.end is None) for op in offenders] == [
+        (3.0, "fail", False), (5.0, "info", True), (6.0, "info", False)]
+    assert [op.start for op in never_hung(ops, Window("fault", 0.0, 10.0), 1000.0,
+                                          fs={"health:commerce"})] == [7.0]
+    assert never_hung(ops, Window("quiet", 0.0, 2.5), 1000.0) == []
