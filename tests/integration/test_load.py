@@ -1,0 +1,110 @@
+"""The load generator against the real stack: locust runs as subprocesses (never imported by pytest), every
+request lands in the history, acknowledged orders exist in PostgreSQL, and no locust process outlives a run."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from load.history import Op, pair_ops, read_records
+from load.outcomes import JOURNEY_FS
+from load.runner import LoadProfile, LoadRun, LoadSummary
+from stack.drivers.local import LocalDriver
+
+pytestmark = [pytest.mark.integration]
+
+RUN_S = 8
+# Short think times, so that even the rarest journey (checkout, weight 1 of 14) happens in a few seconds.
+FAST = {"wait_min_s": 0.05, "wait_max_s": 0.3}
+
+
+def _leftovers(pids: list[int]) -> list[psutil.Process]:
+    """Live processes started by this run: the pids themselves or anything in their sessions."""
+    left = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.pid in pids or os.getsid(proc.pid) in pids:
+                left.append(proc)
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    return left
+
+
+def _run_to_the_end(run: LoadRun) -> LoadSummary:
+    assert run.wait(RUN_S + 30), "locust did not end after its run time"
+    return run.stop()
+
+
+def _ops(summary: LoadSummary) -> list[Op]:
+    return pair_ops(read_records(summary.history_files))
+
+
+def test_single_process_run_records_every_journey(stack: LocalDriver, tmp_path: Path) -> None:
+    profile = LoadProfile(users=5, spawn_rate=10, max_duration_s=RUN_S, **FAST)
+    with LoadRun(stack.config.gateway_url, tmp_path / "history", profile, output_dir=tmp_path / "out") as run:
+        assert run.running and run.history_paths()
+        summary = _run_to_the_end(run)
+    assert summary.requests > 0 and summary.rps > 0
+    assert {"json", "html", "stats_csv", "log"} <= set(summary.artifacts)
+    assert len(summary.history_files) == 1
+
+    ops = _ops(summary)
+    assert all(op.end is not None for op in ops), [op for op in ops if op.end is None]
+    ok = Counter(op.f for op in ops if op.outcome == "ok")
+    assert all(ok[f] > 0 for f in JOURNEY_FS), ok
+    assert {op.process.rsplit(":", 1)[0] for op in ops if op.process} == {
+        summary.history_files[0].stem.removeprefix("load-")}
+    assert len({op.process for op in ops}) == 5
+
+    registered = [op.value["user_id"] for op in ops if op.f == "register" and op.outcome == "ok"]
+    assert len(stack.sql("SELECT id FROM users WHERE id = ANY(%s)", (registered,))) == len(registered)
+    for op in ops:
+        if op.f == "add_to_cart" and op.outcome == "ok":
+            assert {"user_id", "product_id", "quantity"} <= set(op.value)
+
+    checkouts = [op.value for op in ops if op.f == "checkout" and op.outcome == "ok"]
+    assert all({"order_id", "status", "user_id", "idempotency_key", "total_cents"} <= set(v) for v in checkouts)
+    rows = stack.sql("SELECT id::text, user_id, idempotency_key FROM orders WHERE id = ANY(%s::uuid[])",
+                     ([v["order_id"] for v in checkouts],))
+    found = {row[0]: (row[1], row[2]) for row in rows}
+    assert all(found[v["order_id"]] == (v["user_id"], v["idempotency_key"]) for v in checkouts), (checkouts, found)
+
+
+def test_distributed_run_has_one_history_per_worker(stack: LocalDriver, tmp_path: Path) -> None:
+    profile = LoadProfile(users=4, spawn_rate=10, max_duration_s=RUN_S, workers=2, **FAST)
+    with LoadRun(stack.config.gateway_url, tmp_path / "history", profile, output_dir=tmp_path / "out") as run:
+        pids = [p.popen.pid for p in run._procs]
+        assert len(pids) == 3
+        summary = _run_to_the_end(run)
+    assert not run.running and not _leftovers(pids)
+    assert summary.requests > 0
+    assert {"worker-1_log", "worker-2_log", "json"} <= set(summary.artifacts)
+
+    assert len(summary.history_files) == 2
+    ops = _ops(summary)
+    writers = {op.process.split(":")[0] for op in ops if op.process}
+    assert len(writers) == 2 and writers == {p.stem.removeprefix("load-") for p in summary.history_files}
+    for path in summary.history_files:
+        assert any(op.outcome == "ok" for op in pair_ops(read_records([path])))
+    assert all(op.end is not None for op in ops)
+
+
+def test_stop_is_idempotent_and_the_context_manager_stops_on_error(stack: LocalDriver, tmp_path: Path) -> None:
+    profile = LoadProfile(users=2, spawn_rate=10, max_duration_s=120, **FAST)
+    with pytest.raises(RuntimeError, match="boom"):
+        with LoadRun(stack.config.gateway_url, tmp_path / "history", profile, output_dir=tmp_path / "out") as run:
+            pids = [p.popen.pid for p in run._procs]
+            # start() returned: at least one operation has completed already
+            assert any(r.type in ("ok", "fail", "info") for r in read_records(run.history_paths()))
+            raise RuntimeError("boom")
+    assert not run.running and not _leftovers(pids)
+    first = run.stop()
+    assert run.stop() is first and run.stop(timeout_s=0) is first
+    assert first.requests > 0 and "json" in first.artifacts  # SIGTERM: locust still wrote its summary
+    assert all(op.end is not None for op in _ops(first))
