@@ -4,16 +4,17 @@
 setup:
 	./scripts/bootstrap
 
-# Self-tests: unit tests of the engine and integration tests against the real stack on loopback.
+# Self-tests (unit tests of the engine, integration tests against the real stack on loopback) and every
+# runbook scenario with its negative control, which must fail its checks.
 test: setup
-	.venv/bin/python -m pytest tests
+	.venv/bin/python -m pytest tests scenarios
 
 # The chaos suite: the runbook scenarios against the real stack; the report goes to reports/latest/.
 chaos: setup
 	.venv/bin/python -m pytest scenarios
 
 lint: setup
-	.venv/bin/mypy aarya_chaos stack fixtures load reports
+	.venv/bin/mypy aarya_chaos stack fixtures load checks reports
 
 clean:
 	-.venv/bin/aarya-chaos down

@@ -1,31 +1,14 @@
-"""Fixtures shared by the self-tests: the real stack (once per session) and clients for its gateway."""
+"""Fixtures shared by the self-tests: clients for the gateway of the session's stack (see fixtures/plugin.py)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-
 import httpx
 import pytest
 
-from stack.config import StackConfig, load_config
 from stack.drivers.local import LocalDriver
-
-TEST_RUN_ROOT = Path("/tmp/aarya-chaos/pytest")
-
-
-@pytest.fixture(scope="session")
-def stack_config() -> StackConfig:
-    return load_config(run_dir=str(TEST_RUN_ROOT / "stack"))
-
-
-@pytest.fixture(scope="session")
-def stack(stack_config: StackConfig) -> Iterator[LocalDriver]:
-    """The whole reference stack on loopback, started fresh once per test session."""
-    with LocalDriver(stack_config, fresh=True) as driver:
-        yield driver
 
 
 @pytest.fixture
