@@ -13,13 +13,15 @@ An op that never completed is `info`, so it counts against both (a) and (b).
 Definitions used in reports:
   MTTD         detected_at - injected_at: from the injection to the first detection of the fault.
   restored_at  the earliest candidate t >= after at which steady state holds over [t, t + hold_s),
-               the candidates being `after` itself and the invocation time of every load op and
-               health probe after it, and only windows that end no later than the last invocation of any
-               op in the history (a window running past the end of the history is not evidence).
-               Restoration is declared at an invocation instant, never in between.
-  RTO          restored_at(after=injected_at) - injected_at: from the injection to the start of the first
-               steady window after it. It does not include hold_s: the hold is how long we watched to be
-               sure, not part of the outage.
+               the candidates being the invocation times of the health probes invoked at or after
+               `after` (not `after` itself, unless a probe was invoked exactly then, nor any load op), and
+               only windows that end no later than the last invocation of any op in the history (a window
+               running past the end of the history is not evidence). Restoration is declared when a
+               green probe sees it, never in between: the RTO is conservative, by at most one probe
+               interval (a load op that happens to succeed first proves nothing about the rest).
+  RTO          restored_at(after=injected_at) - injected_at: from the injection to the first health probe
+               that opens a steady window after it. It does not include hold_s: the hold is how long we
+               watched to be sure, not part of the outage.
 """
 
 from __future__ import annotations
@@ -100,14 +102,12 @@ class _Steady:
         return load_fine and probes > 0 and probes_ok == probes
 
     def candidates(self, after: float) -> list[float]:
-        times = self.load.starts[bisect_left(self.load.starts, after):]
-        times += self.health.starts[bisect_left(self.health.starts, after):]
-        return sorted({after, *times})
+        return self.health.starts[bisect_left(self.health.starts, after):]
 
 
 def restored_at(ops: Sequence[Op], *, after: float, steady: SteadyState) -> float | None:
-    """The earliest candidate t >= `after` whose window [t, t + hold_s) is steady (module docstring);
-    None when there is none before the history ends."""
+    """The earliest health probe invocation t >= `after` whose window [t, t + hold_s) is steady (module
+    docstring); None when there is none before the history ends."""
     if not ops:
         return None
     last = max(op.start for op in ops)
@@ -125,8 +125,9 @@ def rto(injected_at: float, ops: Sequence[Op], steady: SteadyState, *,
     """Recovery time objective as measured: restored_at - injected_at; None when never restored.
 
     The search starts at `after` (default: the injection). A fault that takes a while to bite leaves the
-    stack steady just after the injection, and that steady window would read as RTO 0; pass the time the
-    fault was seen to land (a `landed` event, the first failed op) to search from there instead.
+    stack steady just after the injection, and the first probe after it would open a steady window: an
+    RTO of at most one probe interval (0 when a probe was invoked at the injection itself); pass the time
+    the fault was seen to land (a `landed` event, the first failed op) to search from there instead.
     """
     start = injected_at if after is None else max(after, injected_at)
     restored = restored_at(ops, after=start, steady=steady)

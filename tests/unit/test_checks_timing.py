@@ -2,7 +2,8 @@
 
 The reference outage: load ("checkout") every 0.5 s from t=0, probes ("health:commerce") every 1 s at whole
 seconds; the fault lands at t=10, load succeeds again from `load_back`, probes are green again from
-`green_from`.
+`green_from`. Restoration is only ever declared at a health probe's invocation time: with load back at 17.5
+and probes green from 18, the stack reads restored at 18.0.
 """
 
 from __future__ import annotations
@@ -49,21 +50,24 @@ def test_mttd() -> None:
 
 def test_restored_when_load_comes_back_and_probes_are_green() -> None:
     ops = history(outage(load_back=17.5, green_from=18.0))
-    assert restored_at(ops, after=10.0, steady=STEADY) == 17.5  # probe at 17 (red) is before the window
-    assert rto(10.0, ops, STEADY) == 7.5
+    assert restored_at(ops, after=10.0, steady=STEADY) == 18.0  # the first green probe; probe 17 is red
+    assert rto(10.0, ops, STEADY) == 8.0
+    probed = history(outage(load_back=17.5, green_from=18.0), call("health:commerce", 17.5))
+    assert restored_at(probed, after=10.0, steady=STEADY) == 17.5  # a green probe as the load comes back
+    assert rto(10.0, probed, STEADY) == 7.5
 
 
 def test_restoration_waits_for_the_probes() -> None:
     ops = history(outage(load_back=17.5, green_from=19.0))
-    assert restored_at(ops, after=10.0, steady=STEADY) == 18.5  # the first candidate past the red probe at 18
+    assert restored_at(ops, after=10.0, steady=STEADY) == 19.0  # load fine from 17.5, probe 18 still red
 
 
 def test_a_flap_shorter_than_hold_is_not_a_restoration() -> None:
     def flapping(t: float) -> Outcome:
         return "ok" if t < 10 or 17.5 <= t < 19.5 or t >= 22 else "fail"
 
-    ops = history(outage(load=flapping, green_from=10.0))
-    assert restored_at(ops, after=10.0, steady=STEADY) == 22.0
+    ops = history(outage(load=flapping, green_from=10.0), call("health:commerce", 17.5))
+    assert restored_at(ops, after=10.0, steady=STEADY) == 22.0  # [17.5, 22.5) holds the fails 19.5 .. 21.5
     short_hold = SteadyState(threshold=0.95, hold_s=2.0, min_ops=4)
     assert restored_at(ops, after=10.0, steady=short_hold) == 17.5  # the hold is what rejected the flap
 
@@ -80,33 +84,54 @@ def test_no_ops_after_the_fault_is_never_restored() -> None:
 
 
 def test_a_window_past_the_end_of_the_history_is_not_evidence() -> None:
-    # the steady window [17.5, 22.5) needs an op invoked at 22.5 or later to be closed
-    assert restored_at(history(outage(end=22.5)), after=10.0, steady=STEADY) is None  # last op at 22.0
-    assert restored_at(history(outage(end=23.0)), after=10.0, steady=STEADY) == 17.5  # last op at 22.5
+    # the steady window [18, 23) needs an op invoked at 23.0 or later to be closed
+    assert restored_at(history(outage(end=23.0)), after=10.0, steady=STEADY) is None  # last op at 22.5
+    assert restored_at(history(outage(end=23.5)), after=10.0, steady=STEADY) == 18.0  # last op at 23.0
 
 
 def test_an_op_that_never_completed_counts_as_info() -> None:
     ops = history(outage(skip=frozenset({18.0})), hung("checkout", 18.0))
-    # windows holding 18.0 have 9 ok of 10 = 0.9 < 0.95
-    assert restored_at(ops, after=10.0, steady=STEADY) == 18.5
+    # the window from the probe at 18 holds 9 ok of 10 = 0.9 < 0.95
+    assert restored_at(ops, after=10.0, steady=STEADY) == 19.0
+    # without that op at all, [18, 23) holds 9 ok of 9
+    assert restored_at(history(outage(skip=frozenset({18.0}))), after=10.0, steady=STEADY) == 18.0
 
 
 def test_too_few_ops_is_not_steady() -> None:
     ops = history(outage())
     assert restored_at(ops, after=10.0, steady=SteadyState(min_ops=11)) is None  # 10 load ops per 5 s
-    assert restored_at(ops, after=10.0, steady=SteadyState(min_ops=10)) == 17.5
+    assert restored_at(ops, after=10.0, steady=SteadyState(min_ops=10)) == 18.0
 
 
 def test_the_threshold_is_inclusive() -> None:
     ops = history(outage(load_back=17.5, green_from=17.0))
     assert restored_at(ops, after=10.0, steady=SteadyState(threshold=0.9)) == 17.0  # 9 of 10
-    assert restored_at(ops, after=10.0, steady=SteadyState(threshold=0.91)) == 17.5
+    assert restored_at(ops, after=10.0, steady=SteadyState(threshold=0.91)) == 18.0  # next probe: 10 of 10
 
 
-def test_after_is_itself_a_candidate() -> None:
+def test_after_is_a_candidate_only_when_a_probe_is_invoked_then() -> None:
     ops = history(outage())
-    assert restored_at(ops, after=17.3, steady=STEADY) == 17.3  # [17.3, 22.3): load 17.5..22.0, probes 18..22
-    assert restored_at(ops, after=2.0, steady=STEADY) == 2.0
+    # [17.3, 22.3) would be steady (load 17.5 .. 22.0, probes 18 .. 22), but no probe was invoked at 17.3
+    assert restored_at(ops, after=17.3, steady=STEADY) == 18.0
+    assert restored_at(ops, after=2.5, steady=STEADY) == 3.0  # steady since 0, first probe at or after 2.5
+    assert restored_at(ops, after=2.0, steady=STEADY) == 2.0  # a probe at exactly `after`
+    probed = history(outage(), call("health:commerce", 17.3))
+    assert restored_at(probed, after=17.3, steady=STEADY) == 17.3  # a probe at exactly `after`
+    assert restored_at(probed, after=17.4, steady=STEADY) == 18.0  # a probe before `after` is not one
+
+
+def test_restoration_waits_for_a_green_probe_even_when_load_is_back_earlier() -> None:
+    # the fault lands at 10; load (every 0.1 s) fails at 10.0 and 10.1 and is fine from 10.2; the probe at
+    # 10.0 is red, the next one, at 10.5, green
+    load = [round(i / 10, 1) for i in range(50, 200)]
+    ops = history([call("checkout", t, "fail" if 10.0 <= t < 10.2 else "ok") for t in load],
+                  call("health:commerce", 9.5), call("health:commerce", 10.0, "fail"),
+                  calls("health:commerce", every(10.5, 20.0, 1.0)))
+    strict = SteadyState(threshold=1.0, hold_s=5.0, min_ops=5)
+    assert not steady_before(ops, before=15.1, steady=strict)  # [10.1, 15.1) holds the fail at 10.1
+    assert steady_before(ops, before=15.2, steady=strict)  # [10.2, 15.2) was already steady ...
+    assert restored_at(ops, after=10.0, steady=strict) == 10.5  # ... but no probe saw it before 10.5
+    assert rto(10.0, ops, strict) == 0.5
 
 
 def test_rto_of_a_fault_that_bites_late_searches_from_after() -> None:
@@ -114,7 +139,7 @@ def test_rto_of_a_fault_that_bites_late_searches_from_after() -> None:
         return "fail" if 16 <= t < 20 else "ok"
 
     ops = history(outage(load=late, green_from=10.0))
-    assert rto(10.0, ops, STEADY) == 0.0  # steady just after the injection: the fault had not bitten yet
+    assert rto(10.0, ops, STEADY) == 0.0  # probe 10 opens a steady window: the fault had not bitten
     assert rto(10.0, ops, STEADY, after=16.0) == 10.0  # restored at 20
     assert rto(10.0, ops, STEADY, after=3.0) == 0.0  # never searched before the injection
 
@@ -122,7 +147,7 @@ def test_rto_of_a_fault_that_bites_late_searches_from_after() -> None:
 def test_steady_state_filters_load_by_name() -> None:
     ops = history(outage(), calls("browse", every(10.0, 40.0, 0.5), "fail"))
     assert restored_at(ops, after=10.0, steady=STEADY) is None  # browse is load too
-    assert restored_at(ops, after=10.0, steady=SteadyState(fs={"checkout"})) == 17.5
+    assert restored_at(ops, after=10.0, steady=SteadyState(fs={"checkout"})) == 18.0
 
 
 def test_steady_state_refuses_nonsense() -> None:
@@ -162,8 +187,7 @@ def reference_restored_at(ops: list[Op], after: float, steady: SteadyState) -> f
     if not ops:
         return None
     last = max(op.start for op in ops)
-    relevant = [op for op in ops if steady.is_load(op) or steady.is_health(op)]
-    for t in sorted({after, *(op.start for op in relevant if op.start > after)}):
+    for t in sorted({op.start for op in ops if steady.is_health(op) and op.start >= after}):
         if t + steady.hold_s > last:
             return None
         window = [op for op in ops if t <= op.start < t + steady.hold_s]
@@ -201,6 +225,7 @@ def test_restored_at_matches_the_definition_on_random_histories() -> None:
         if got is not None:
             restored += 1
             assert got >= after
+            assert any(steady.is_health(op) and op.start == got for op in ops)  # declared by a probe
             assert steady_before(ops, before=got + steady.hold_s, steady=steady)
     assert restored > 20  # the property was exercised, not vacuous
 
