@@ -5,7 +5,8 @@
     aarya-chaos down               stop the stack started by `up` (or clean up after a crashed one)
     aarya-chaos status             each component: pid, running, ready
     aarya-chaos logs COMPONENT     the end of a component's log
-    aarya-chaos heal               undo faults a crashed run left behind (toxics, paused processes)
+    aarya-chaos heal               undo faults a crashed run left behind (toxics, paused processes,
+                                   cgroups, mounts)
 """
 
 from __future__ import annotations
@@ -130,23 +131,10 @@ def cmd_logs(config: StackConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_heal(config: StackConfig, args: argparse.Namespace) -> int:
-    from stack.toxiproxy import ToxiproxyClient, ToxiproxyError
+    from fixtures.leftovers import heal_leftovers
 
-    driver = _driver(config, install=False)
-    driver.attach()
-    healed = []
-    with ToxiproxyClient(config.url(config.toxiproxy.port), timeout_s=3) as toxiproxy:
-        try:
-            toxiproxy.reset()
-            healed.append("toxiproxy: all proxies enabled, all toxics removed")
-        except ToxiproxyError as exc:
-            healed.append(f"toxiproxy: not reachable ({exc.detail or 'down'}), nothing to reset")
-    for status in driver.status():
-        if status.running:
-            driver.resume(status.name)
-    healed.append("every running component sent SIGCONT (undoes a pause)")
-    for line in healed:
-        console.print(f"- {line}")
+    for line in heal_leftovers(config):
+        console.print(f"- {line}", markup=False)
     return 0
 
 

@@ -1,0 +1,62 @@
+"""`aarya-chaos heal` clears what a run killed too hard to heal itself left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from stack.drivers.local import LocalDriver
+from stack.drivers.local import cgroups, mounts
+
+pytestmark = pytest.mark.integration
+
+
+def heal(stack: LocalDriver) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AARYA_RUN_DIR": str(stack.config.run_dir)}
+    return subprocess.run([sys.executable, "-m", "aarya_chaos.cli", "heal"], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def test_heal_clears_toxics_disabled_proxies_and_paused_processes(stack: LocalDriver) -> None:
+    with stack.toxiproxy() as toxiproxy:
+        toxiproxy.add_toxic("commerce__postgres", type="latency", name="left_behind", attributes={"latency": 500})
+        toxiproxy.set_enabled("gateway__payment", False)
+    stack.pause("event_compactor")
+    pid = {s.name: s.pid for s in stack.status()}["event_compactor"]
+    assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+
+    result = heal(stack)
+
+    assert result.returncode == 0, result.stderr
+    with stack.toxiproxy() as toxiproxy:
+        proxies = toxiproxy.proxies()
+    assert not proxies["commerce__postgres"].toxics and proxies["gateway__payment"].enabled
+    assert psutil.Process(pid).status() != psutil.STATUS_STOPPED
+    assert "toxiproxy: every proxy enabled" in result.stdout
+
+
+@pytest.mark.skipif(cgroups.memory_cgroup_support() is not None or mounts.mount_support() is not None,
+                    reason=f"needs root with cgroups and mount: {cgroups.memory_cgroup_support()} "
+                           f"{mounts.mount_support()}")
+def test_heal_releases_leftover_cgroups_and_mounts(stack: LocalDriver, tmp_path: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        cgroup = cgroups.limit_memory("heal-test", [sleeper.pid], 256 << 20)
+        mountpoint = Path("/tmp/aarya-chaos/pytest/heal-test-mount")
+        mountpoint.mkdir(parents=True, exist_ok=True)
+        mounts.mount_tmpfs(mountpoint, 4 << 20)
+
+        result = heal(stack)
+
+        assert result.returncode == 0, result.stderr
+        assert not cgroup.exists()
+        assert not mounts.is_mountpoint(mountpoint)
+        assert "cgroups: released" in result.stdout and "mounts: unmounted" in result.stdout
+    finally:
+        sleeper.kill()
+        sleeper.wait()
