@@ -104,6 +104,12 @@ class Edge:
         return f"{self.client}__{self.dependency}"
 
 
+def _default_releases() -> dict[str, dict[str, str]]:
+    """Releases a service can be deployed on: extra environment per release. `v2-bad` is a defective
+    build (it fails 60% of API requests while /health stays green), for the rollback scenario."""
+    return {"v1": {}, "v2-bad": {"RELEASE_ERROR_RATE": "0.6"}}
+
+
 class StackConfig(_Model):
     host: str = "127.0.0.1"
     run_dir: Path = Path("/tmp/aarya-chaos/run")
@@ -114,6 +120,7 @@ class StackConfig(_Model):
     gateway: GatewayConfig = GatewayConfig()
     toxiproxy: ToxiproxyConfig = ToxiproxyConfig()
     services: dict[str, ServiceConfig] = Field(default_factory=_default_services)
+    releases: dict[str, dict[str, str]] = Field(default_factory=_default_releases)
 
     @model_validator(mode="after")
     def _check(self) -> StackConfig:

@@ -30,7 +30,7 @@ import psutil
 import psycopg
 import redis
 
-from aarya_chaos.errors import ConfigError, PortInUse, StackAlreadyRunning, StackError
+from aarya_chaos.errors import ConfigError, FaultError, PortInUse, StackAlreadyRunning, StackError
 from stack.binaries import Binaries, find_binaries
 from stack.config import StackConfig
 from stack.drivers.base import ComponentStatus, ProcessEvent
@@ -38,6 +38,7 @@ from stack.logtail import tail
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
 
+from . import cgroups
 from .components import Component, Gateway, Postgres, Redis, RunLayout, Service, Toxiproxy
 from .process import ProcessRecord, reap
 from .stack_env import write_stack_env
@@ -60,6 +61,7 @@ class LocalDriver:
         self._lock = threading.Lock()
         self._monitor_stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self._cgroups: dict[str, cgroups.MemoryCgroup] = {}
         self.started = False
 
     def _build_components(self) -> None:
@@ -107,6 +109,8 @@ class LocalDriver:
         self._monitor_stop.set()
         if self._monitor is not None:
             self._monitor.join(timeout=2)
+        for name in list(self._cgroups):
+            self.release_memory_limit(name)
         for component in reversed(list(self.components.values())):
             self._expected_down.add(component.name)
             try:
@@ -292,6 +296,46 @@ class LocalDriver:
             result.append(ComponentStatus(name, running, component.process.pid(), component.endpoint, ready, detail))
         return result
 
+    # -- kernel-enforced limits -----------------------------------------------------------------
+
+    def limit_memory(self, name: str, limit_bytes: int) -> cgroups.MemoryCgroup:
+        """Put the component's process tree under a memory limit the kernel enforces (an OOM kill is real).
+
+        Only memory allocated after this call is charged (the kernel does not move existing charges).
+        """
+        pid = self.component(name).process.pid()
+        if pid is None:
+            raise StackError(f"{name} is not running; cannot limit its memory")
+        cgroup = cgroups.limit_memory(f"{self.config.run_dir.name}-{name}", cgroups.process_tree(pid), limit_bytes)
+        self._cgroups[name] = cgroup
+        return cgroup
+
+    def release_memory_limit(self, name: str) -> None:
+        cgroup = self._cgroups.pop(name, None)
+        if cgroup is not None:
+            cgroups.release(cgroup)
+
+    def memory_cgroup(self, name: str) -> cgroups.MemoryCgroup | None:
+        return self._cgroups.get(name)
+
+    # -- releases ------------------------------------------------------------------------------
+
+    def deploy(self, name: str, release: str) -> None:
+        """Restart a service on another release (runbook 8.1: deploy, roll back)."""
+        service = self.component(name)
+        if not isinstance(service, Service):
+            raise ConfigError(f"{name} is not a service; releases apply to services")
+        if release not in self.config.releases:
+            raise ConfigError(f"unknown release {release!r}; known: {', '.join(self.config.releases)}")
+        service.release_env = {"RELEASE": release, **self.config.releases[release]}
+        service.process.env = service.env()
+        self._record(name, "deploying", detail=release)
+        self.restart(name)
+
+    def release_of(self, name: str) -> str:
+        service = self.component(name)
+        return service.release_env.get("RELEASE", "v1") if isinstance(service, Service) else "-"
+
     # -- clients for faults and checks ---------------------------------------------------------
 
     def toxiproxy(self) -> ToxiproxyClient:
@@ -358,6 +402,18 @@ class LocalDriver:
                 if name not in self._expected_down:
                     code = popen.returncode
                     self._record(name, "exited", _exit_status(code), detail=_describe_exit(code))
+                    self._record_oom_kill(name)
+
+    def _record_oom_kill(self, name: str) -> None:
+        cgroup = self._cgroups.get(name)
+        if cgroup is None:
+            return
+        try:
+            kills = cgroup.oom_kills()
+        except FaultError:
+            return
+        if kills > 0:
+            self._record(name, "oom_killed", detail=f"{cgroup.path}: oom_kill {kills}")
 
     # -- run.json ------------------------------------------------------------------------------
 

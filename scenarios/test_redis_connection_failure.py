@@ -1,6 +1,5 @@
-"""Runbook 2. Cache failures.
+"""Runbook 2.2: Redis connection failure.
 
-2.2 Redis connection failure
     Inject:  kill Redis (SIGKILL) under load.
     Detect:  `redis-cli ping` fails.
     During:  the services' Redis circuit breaker opens, and requests get fast, defined answers

@@ -1,6 +1,5 @@
-"""Runbook 1. Database failures.
+"""Runbook 1.1: PostgreSQL primary crash.
 
-1.1 PostgreSQL primary crash
     Inject:  SIGKILL the postmaster under load (the container "crashes due to OOM or hardware failure").
     Detect:  `pg_isready -U postgres` fails.
     Recover: restart PostgreSQL (`docker restart aarya_postgres`).

@@ -1,6 +1,5 @@
-"""Runbook 3. Service failures.
+"""Runbook 3.2: Commerce service unavailable (crashes during high traffic).
 
-3.2 Commerce service unavailable (crashes during high traffic)
     Inject:  kill commerce (SIGKILL) under load.
     Detect:  `curl -f http://localhost:8010/health` fails.
     During:  the gateway answers fast errors (502/503), it never hangs.
