@@ -12,6 +12,7 @@ import pytest
 
 from stack.drivers.local import LocalDriver
 from stack.drivers.local import cgroups, mounts
+from stack.waits import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,8 @@ def test_heal_clears_toxics_disabled_proxies_and_paused_processes(stack: LocalDr
         toxiproxy.set_enabled("gateway__payment", False)
     stack.pause("event_compactor")
     pid = {s.name: s.pid for s in stack.status()}["event_compactor"]
-    assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    wait_until("event_compactor", "SIGSTOP delivered", lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED,
+               timeout_s=5)
 
     result = heal(stack)
 
@@ -36,7 +38,8 @@ def test_heal_clears_toxics_disabled_proxies_and_paused_processes(stack: LocalDr
     with stack.toxiproxy() as toxiproxy:
         proxies = toxiproxy.proxies()
     assert not proxies["commerce__postgres"].toxics and proxies["gateway__payment"].enabled
-    assert psutil.Process(pid).status() != psutil.STATUS_STOPPED
+    wait_until("event_compactor", "SIGCONT delivered", lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED,
+               timeout_s=5)
     assert "toxiproxy: every proxy enabled" in result.stdout
 
 

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from stack.binaries import find_binaries
+from stack.config import load_config
+
 from stack.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
 
 pytestmark = pytest.mark.integration
 
-SERVER_BIN = Path(os.environ.get("TOXIPROXY_SERVER_BIN", "/root/.cache/aarya-chaos/bin/server"))
 HOST = "127.0.0.1"
 API_PORT = 28574
 UPSTREAM_PORT = 28575
@@ -74,12 +76,11 @@ def echo_upstream() -> Iterator[tuple[str, int]]:
 
 @pytest.fixture(scope="module")
 def toxiproxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not SERVER_BIN.exists():
-        pytest.fail(f"Toxiproxy server binary not found at {SERVER_BIN}")
+    server_bin = find_binaries(load_config().tools_dir, install=False).toxiproxy  # MissingBinary says how
     log_path = tmp_path_factory.mktemp("toxiproxy") / "server.log"
     with open(log_path, "wb") as log, ToxiproxyClient(API_URL, timeout_s=0.5) as probe:
         proc = subprocess.Popen(
-            [str(SERVER_BIN), "-host", HOST, "-port", str(API_PORT)],
+            [str(server_bin), "-host", HOST, "-port", str(API_PORT)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "LOG_LEVEL": "info"},
