@@ -7,11 +7,11 @@ setup:
 # Self-tests (unit tests of the engine, integration tests against the real stack on loopback) and every
 # runbook scenario with its negative control, which must fail its checks.
 test: setup
-	.venv/bin/python -m pytest tests scenarios
+	.venv/bin/python -m pytest tests scenarios --junitxml=reports/junit-test.xml
 
 # The chaos suite: the runbook scenarios against the real stack; the report goes to reports/latest/.
 chaos: setup
-	.venv/bin/python -m pytest scenarios
+	.venv/bin/python -m pytest scenarios --junitxml=reports/junit-chaos.xml
 
 lint: setup
 	.venv/bin/mypy aarya_chaos stack fixtures load checks reports
