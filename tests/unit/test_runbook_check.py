@@ -1,0 +1,388 @@
+"""`aarya-chaos runbook-check`: static checks, no servers (the live path is tests/integration/test_runbook_check_live.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aarya_chaos import runbook_check as rc
+from stack.config import StackConfig, load_config
+
+RUNBOOKS = Path(__file__).resolve().parents[1] / "data" / "runbooks"
+
+
+@pytest.fixture
+def config() -> StackConfig:
+    return load_config()
+
+
+def by_line(report: rc.Report) -> dict[int, rc.CommandCheck]:
+    return {c.line: c for c in report.checks}
+
+
+def static(name: str, config: StackConfig) -> rc.Report:
+    return rc.check_runbook(RUNBOOKS / name, "static", config)
+
+
+# -- the planted runbook ----------------------------------------------------------------------------
+
+
+def test_planted_mistakes_fail_and_good_commands_do_not(config: StackConfig) -> None:
+    checks = by_line(static("planted.md", config))
+
+    wrong_function = checks[15]
+    assert (wrong_function.kind, wrong_function.result) == ("sql", "fails")
+    assert "terminate_backend() does not exist" in wrong_function.why
+    assert "did you mean pg_terminate_backend()" in wrong_function.why
+
+    xreadgroup = checks[35]
+    assert (xreadgroup.kind, xreadgroup.result) == ("redis", "fails")
+    assert "expected GROUP at argument 1, got 'STREAM'" in xreadgroup.why
+    assert "needs at least 6 argument(s), got 4" in xreadgroup.why
+
+    xpending = checks[38]
+    assert xpending.result == "fails" and "the group is missing" in xpending.why
+
+    bre = checks[50]
+    assert (bre.kind, bre.result) == ("grep", "fails")
+    assert "`|` is a literal character" in bre.why and "as `grep -E` it would match 2" in bre.why
+
+    doubled = checks[68]
+    assert (doubled.kind, doubled.result) == ("shell", "fails")
+    assert "/data/backups/postgres_/data/backups/postgres_" in doubled.why
+
+    for line in (12, 22, 31, 32, 41, 53, 54, 61):  # the good ones: nothing fails, nothing warns
+        assert checks[line].result == "dry-run", (line, checks[line].why)
+    assert "needs a value for <blocking_pid>" in checks[22].why
+    assert "pg_terminate_backend(): terminates server processes" in checks[22].why
+    assert "matches 2 of 3 lines (3 built-in sample lines of commerce's log)" in checks[53].why
+
+
+def test_good_runbook_passes_statically(config: StackConfig) -> None:
+    report = static("good.md", config)
+    assert not report.failed
+    assert {c.result for c in report.checks} == {"dry-run"}
+    assert {c.kind for c in report.checks} == {"sql", "redis", "grep", "curl"}
+
+
+def test_writes_are_never_called_ok_in_a_dry_run(config: StackConfig) -> None:
+    report = static("writes.md", config)
+    results = {c.line: c.result for c in report.checks}
+    assert results[20] == "warning"  # FLUSHDB: not only non-critical data
+    assert results[22] == "warning"  # KEYS inside a script
+    assert results[35] == "not runnable"  # $SLACK_WEBHOOK_URL
+    assert results[36] == "dry-run"  # POST to localhost: never sent
+    assert "ok" not in results.values()
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+
+def test_main_exits_1_when_a_command_fails_and_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code = rc.main([str(RUNBOOKS / "planted.md"), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 1
+    for header in ("section", "line", "command", "kind", "result", "why"):
+        assert header in out
+    assert "terminate_backend" in out and "fails" in out
+    assert "note: static checks only (--dry-run)" in out
+
+
+def test_main_exits_0_when_nothing_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert rc.main([str(RUNBOOKS / "good.md"), "--dry-run"]) == 0
+
+
+def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert rc.main([str(RUNBOOKS / "planted.md"), "--dry-run", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["mode"] == "static" and data["counts"]["fails"] == 5
+    assert {c["line"] for c in data["checks"] if c["result"] == "fails"} == {15, 35, 38, 50, 68}
+
+
+def test_without_a_stack_it_checks_statically_and_says_what_it_could_not_check(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "aarya-chaos.toml"
+    config.write_text(f'run_dir = "{tmp_path / "run"}"\n')
+    code = rc.main([str(RUNBOOKS / "good.md"), "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "static checks only (no stack recorded in" in out
+    assert "not checked: 2 SQL statements not run or validated against PostgreSQL" in out
+    assert "not checked: 2 curl requests to the local stack not sent" in out
+
+
+def test_live_without_a_stack_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "aarya-chaos.toml"
+    config.write_text(f'run_dir = "{tmp_path / "run"}"\n')
+    assert rc.main([str(RUNBOOKS / "good.md"), "--live", "--config", str(config)]) == 2
+    assert "--live: no stack recorded" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing.md", None, "no such file"),
+    ("empty.md", b"  \n", "the file is empty"),
+    ("binary.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary content"),
+    ("latin1.md", "caf\xe9 ```".encode("latin-1"), "not UTF-8 text"),
+    ("image.png", b"# a heading", "not a markdown or text file"),
+    ("prose.md", b"# Title\n\nJust words, `inline code` only.\n", "no fenced code blocks"),
+])
+def test_bad_input_gives_a_clear_message_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str,
+                                                    content: bytes | None, message: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    assert rc.main([str(path), "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_runbook_without_commands_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert rc.main([str(RUNBOOKS / "no_commands.md"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "no commands to check" in err and "1 python, 1 markdown" in err
+
+
+def test_a_directory_is_not_a_runbook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rc.main([str(tmp_path), "--dry-run"]) == 2
+    assert "not a file" in capsys.readouterr().err
+
+
+# -- the company runbook (a copy, so the findings stay reproducible) ------------------------------------
+
+
+def test_company_runbook_findings(config: StackConfig) -> None:
+    report = static("failure-scenarios-and-recovery.md", config)
+    fails = {c.line: c.why for c in report.checks if c.result == "fails"}
+    warnings = {c.line: c.why for c in report.checks if c.result == "warning"}
+    assert sorted(fails) == [48, 90, 367, 383, 432, 577, 647]
+    assert "pg_terminate_backend" in fails[90]
+    assert "XPENDING" in fails[367] and "XREADGROUP" in fails[383]
+    assert "timeout|timed out" in fails[577]
+    assert "prefixed twice" in fails[48] and "prefixed twice" in fails[647] and "prefixed twice" in fails[432]
+    assert "only the first gets the prefix" in fails[432]
+    assert "successes" in warnings[519]  # "authentication\|login\|failed" also counts "login succeeded"
+    assert "upstream" in warnings[528]  # grep -oE of IP addresses also counts upstream=127.0.0.1:PORT
+    assert "--scale" in warnings[377] and "--scale" in warnings[601]
+    assert "FLUSHDB is not selective" in warnings[145]
+    assert "KEYS" in warnings[151]
+    assert "never ends" in warnings[139]
+    assert "sqlalchemy" in warnings[321]
+    assert any("44.1" in s for s in report.structure)
+
+
+# -- reading markdown and shell -----------------------------------------------------------------------
+
+
+def test_sections_and_fences() -> None:
+    text = "# Runbook\n## 1. Database\n### 1.2 Pool\n```bash\nls\n```\n### ---\n## 44.1 Streams\n~~~sql\nSELECT 1;\n~~~\n"
+    blocks, structure = rc.parse_markdown(text)
+    assert [(b.section, b.lang, b.first_line, b.lines) for b in blocks] == [
+        ("1.2", "bash", 5, ("ls",)), ("44.1", "sql", 10, ("SELECT 1;",))]
+    assert structure[0] == "line 7: heading '### ---' has no title"
+    assert "section 44.1" in structure[1] and "does not follow section 1" in structure[1]
+
+
+def test_split_commands_joins_continuations_quotes_and_heredocs() -> None:
+    lines = (
+        "# count them",
+        'psql -c "',
+        "SELECT 1;",
+        '"',
+        "",
+        "curl -X POST \\",
+        "    -d '{}' \\",
+        "    $URL",
+        "cat > /tmp/x << EOF",
+        "Date: $(date)",
+        "not a command | grep x",
+        "EOF",
+        "docker logs c --tail=5 |",
+        "  grep -i error  # trailing comment",
+    )
+    commands = rc.split_commands(rc.CodeBlock("9.9", "bash", 100, lines))
+    assert [(c.line, c.comment) for c in commands] == [(101, "count them"), (105, ""), (108, ""), (112, "")]
+    assert commands[0].text == 'psql -c "\nSELECT 1;\n"'
+    assert commands[1].text == "curl -X POST -d '{}' $URL"
+    assert commands[2].heredoc == "Date: $(date)\nnot a command | grep x"
+    assert commands[3].text == "docker logs c --tail=5 | grep -i error"
+
+
+def test_lex_keeps_command_substitutions_in_one_word() -> None:
+    pipelines = rc.lex("./recover.sh /d/p_$(ls -t /d/p*.gz | head -1) && echo 'a | b' \"c\" 2>&1 | grep -c x")
+    assert len(pipelines) == 2
+    assert pipelines[0][0].argv == ["./recover.sh", "/d/p_$(ls -t /d/p*.gz | head -1)"]
+    assert pipelines[1][0].argv == ["echo", "a | b", "c"]
+    assert pipelines[1][1].argv == ["grep", "-c", "x"]
+
+
+def test_unwrap_docker_exec() -> None:
+    assert rc.unwrap(["docker", "exec", "-it", "aarya_redis", "redis-cli", "ping"]) == (["redis-cli", "ping"], "aarya_redis")
+    assert rc.unwrap(["docker", "exec", "-e", "A=1", "-u", "root", "c", "ps"]) == (["ps"], "c")
+    assert rc.unwrap(["docker-compose", "exec", "-T", "commerce", "python", "-c", "1"]) == (["python", "-c", "1"], "commerce")
+    assert rc.unwrap(["sudo", "iptables", "-L"]) == (["iptables", "-L"], None)
+
+
+# -- SQL -------------------------------------------------------------------------------------------
+
+
+def test_split_sql_respects_strings_dollar_quotes_and_comments() -> None:
+    text = "SELECT ';' AS x; -- a; comment\nDO $$ BEGIN PERFORM 1; END $$; SELECT 'it''s';"
+    assert rc.split_sql(text) == ["SELECT ';' AS x", "-- a; comment\nDO $$ BEGIN PERFORM 1; END $$", "SELECT 'it''s'"]
+
+
+@pytest.mark.parametrize("sql, category, effects", [
+    ("SELECT count(*) FROM pg_stat_activity", "read", ()),
+    ("SHOW max_connections", "read", ()),
+    ("SELECT pg_cancel_backend(42)", "read", ("pg_cancel_backend(): cancels running queries",)),
+    ("SELECT pg_reload_conf()", "read", ("pg_reload_conf(): reloads the server configuration",)),
+    ("SELECT * FROM orders FOR UPDATE", "write", ()),
+    ("SELECT * INTO copy FROM orders", "write", ()),
+    ("WITH gone AS (DELETE FROM outbox RETURNING id) SELECT count(*) FROM gone", "write", ()),
+    ("EXPLAIN ANALYZE DELETE FROM orders", "write", ()),
+    ("EXPLAIN DELETE FROM orders", "read", ()),
+    ("DELETE FROM orders", "write", ()),
+    ("VACUUM ANALYZE orders", "utility", ()),
+    ("ALTER SYSTEM SET max_connections = 200", "utility", ()),
+    ("\\dt", "meta", ()),
+])
+def test_classify_sql(sql: str, category: str, effects: tuple[str, ...]) -> None:
+    statement = rc.classify_sql(sql)
+    assert (statement.category, statement.side_effects) == (category, effects)
+
+
+def test_functions_found_are_calls_not_keywords_or_tables() -> None:
+    sql = ("SELECT pid, now() - query_start AS d, coalesce(x, 1) FROM pg_stat_activity "
+           "WHERE pid IN (SELECT unnest(pg_blocking_pids(42))) AND query_start > interval '5 minutes'")
+    assert rc.sql_functions(sql) == ["now", "unnest", "pg_blocking_pids"]
+    assert rc.sql_functions("INSERT INTO t (a, b) VALUES (1, 2)") == []
+
+
+def test_placeholders_become_parameters() -> None:
+    statement = rc.classify_sql("SELECT pg_terminate_backend(<blocking_pid>) WHERE <blocking_pid> > <min pid>")
+    assert statement.placeholders == ("<blocking_pid>", "<min pid>")
+    assert statement.parameterised() == ("SELECT pg_terminate_backend($1) WHERE $1 > $2", 2)
+
+
+def test_static_sql_problems() -> None:
+    assert rc.static_sql_problems(rc.classify_sql("SELECT cancel_backend(1)")) == [
+        "function cancel_backend() does not exist in PostgreSQL; did you mean pg_cancel_backend()?"]
+    assert rc.static_sql_problems(rc.classify_sql("SELECT (1")) == ["unbalanced parentheses"]
+    assert rc.static_sql_problems(rc.classify_sql("SELECT 'x")) == ["unterminated string literal"]
+    assert rc.static_sql_problems(rc.classify_sql("SELECT my_function(1)")) == []  # unknown: not judged statically
+
+
+def test_psql_arguments() -> None:
+    call = rc.parse_psql(["psql", "-U", "postgres", "-d", "aarya", "-c", "SELECT 1", "--command=SELECT 2"])
+    assert (call.commands, call.database, call.user) == (["SELECT 1", "SELECT 2"], "aarya", "postgres")
+    assert rc.parse_psql(["psql", "shop", "admin", "-f", "x.sql"]).database == "shop"
+
+
+# -- Redis -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [
+    "PING", "INFO memory", "INFO", "XLEN user_events", "XPENDING user_events content_services",
+    "XPENDING user_events content_services - + 10", "XPENDING user_events g IDLE 9000 - + 10 consumer-1",
+    "XREADGROUP GROUP g c COUNT 1000 STREAMS user_events >", "XREADGROUP GROUP g c STREAMS a b > >",
+    "XTRIM user_events MAXLEN 50000", "XTRIM user_events MAXLEN ~ 50000 LIMIT 100", "XTRIM s MINID = 0-1",
+    "CONFIG GET maxmemory-policy", "CONFIG GET maxmemory maxmemory-policy", "CONFIG SET maxmemory 1gb",
+    "FLUSHDB", "FLUSHDB async", "DEL a b c", "EVAL return 1 0", "XINFO GROUPS user_events",
+    "SCAN 0 MATCH cache:* COUNT 100", "MEMORY USAGE k SAMPLES 0", "SLOWLOG GET 10",
+])
+def test_valid_redis_commands(command: str) -> None:
+    words = command.split()
+    spec, used = rc._static_spec(words)
+    assert spec is not None
+    assert rc.check_redis_grammar(spec, words[used:]) == []
+
+
+@pytest.mark.parametrize("command, message", [
+    ("XREADGROUP STREAM user_events COUNT 1000", "expected GROUP at argument 1, got 'STREAM'"),
+    ("XREADGROUP GROUP g c STREAMS a b >", "expected as many ids as keys"),
+    ("XPENDING user_events - +", "the group is missing"),
+    ("XPENDING user_events g - + ten", "expected count (an integer) at argument 5, got 'ten'"),
+    ("XTRIM user_events 50000", "expected MAXLEN or MINID at argument 2"),
+    ("XLEN a b", "XLEN takes exactly 1 argument(s), got 2"),
+    ("FLUSHDB now", "expected ASYNC or SYNC at argument 1, got 'now'"),
+    ("CONFIG GET", "needs at least 1 argument(s), got 0"),
+    ("XINFO GROUPS", "XINFO GROUPS takes exactly 1 argument(s), got 0"),
+])
+def test_invalid_redis_commands(command: str, message: str) -> None:
+    words = command.split()
+    spec, used = rc._static_spec(words)
+    assert spec is not None
+    problems = rc.check_redis_grammar(spec, words[used:])
+    assert any(message in p for p in problems), problems
+
+
+def test_redis_cli_options_and_modes() -> None:
+    assert rc.parse_redis_cli(["redis-cli", "-h", "x", "-p", "1", "--raw", "INFO", "stats"]).words == ["INFO", "stats"]
+    assert rc.parse_redis_cli(["redis-cli", "--bigkeys"]).mode == "--bigkeys"
+    assert rc.parse_redis_cli(["redis-cli", "-n", "2", "--scan", "--pattern", "cache:*"]).mode == "--scan"
+
+
+# -- curl, python, shell ---------------------------------------------------------------------------------
+
+
+def test_curl_parsing() -> None:
+    assert rc.parse_curl(["curl", "-f", "http://localhost:8010/health"]) == rc.CurlCall(
+        "http://localhost:8010/health", "GET", True, [])
+    call = rc.parse_curl(["curl", "-X", "POST", "-H", "a: b", "-d", "{}", "$HOOK"])
+    assert (call.url, call.method, call.fail) == ("$HOOK", "POST", False)
+    assert rc.parse_curl(["curl", "-sfI", "https://x/y"]).method == "HEAD"
+    assert rc.parse_curl(["curl", "-sf", "http://a"]).fail
+
+
+def test_curl_ports_are_mapped_through_the_config(tmp_path: Path) -> None:
+    shifted = load_config().with_port_offset(1200, run_dir=tmp_path)
+    ctx = rc.Context(shifted, None, "--dry-run")
+    check = rc.CommandCheck("3.2", 1, "curl", "curl")
+    rc.check_curl(check, ["curl", "-f", "http://localhost:8010/health"], ctx)
+    assert check.findings == [rc.Finding("dry-run", "GET http://127.0.0.1:9210/health (commerce at :9210 "
+                                                    "(the runbook's :8010)); not sent (dry run)")]
+    away = rc.CommandCheck("8.1", 1, "curl", "curl")
+    rc.check_curl(away, ["curl", "-f", "https://api.yourdomain.com/health"], ctx)
+    assert away.result == "not runnable" and "never contacted" in away.why
+    nowhere = rc.CommandCheck("8.1", 1, "curl", "curl")
+    rc.check_curl(nowhere, ["curl", "http://localhost:9999/"], ctx)
+    assert nowhere.result == "fails" and "nothing of the stack listens on port 9999" in nowhere.why
+
+
+def test_python_inline_code() -> None:
+    check = rc.CommandCheck("3.2", 1, "python", "python")
+    rc.check_python(check, ["python", "-c", "import os\nimport no_such_module_here\nprint(os.sep)"], "aarya_commerce")
+    assert check.result == "warning" and "no_such_module_here" in check.why
+    broken = rc.CommandCheck("3.2", 1, "python", "python")
+    rc.check_python(broken, ["python", "-c", "print('x'"], None)
+    assert broken.result == "fails" and "does not compile" in broken.why
+
+
+def _shell(text: str, later: tuple[str, ...] = ()) -> rc.CommandCheck:
+    ctx = rc.Context(load_config(), None, "--dry-run")
+    return rc.check_command(rc.ShellCommand("x", 1, text), [rc.ShellCommand("x", 2, t) for t in later], ctx)
+
+
+def test_doubled_paths() -> None:
+    full = _shell("./scripts/recover.sh /data/backups/postgres_$(ls -t /data/backups/postgres*.sql.gz | head -1)")
+    assert full.result == "fails" and "/data/backups/postgres_/data/backups/postgres_20240101_0300.sql.gz" in full.why
+    base = _shell("./r.sh /data/backups/postgres_$(ls -t /data/backups/postgres*.sql.gz | head -1 | xargs basename)")
+    assert base.result == "fails" and "/data/backups/postgres_postgres_20240101_0300.sql.gz" in base.why
+    fine = _shell("./r.sh /data/backups/$(ls -t /data/backups | head -1)")
+    assert fine.findings == []
+    fine_base = _shell("./r.sh /data/backups/$(ls -t /data/backups/*.gz | head -1 | xargs basename)")
+    assert fine_base.findings == []
+
+
+def test_compose_and_docker_hazards() -> None:
+    assert _shell("docker-compose up -d --scale commerce=2").result == "warning"
+    assert _shell("docker-compose up -d --scale commerce=1").findings == []
+    assert "volume" in _shell("docker system prune -af --volumes").why
+    assert _shell("docker system prune -af").findings == []
+    assert _shell("docker network rm net", later=("docker-compose down",)).result == "warning"
+    assert _shell("docker network rm net").findings == []
+
+
+def test_grep_on_a_file_is_checked_but_not_run() -> None:
+    check = _shell('grep -i "a|b" /var/log/syslog')
+    assert check.kind == "grep" and check.result == "fails"
