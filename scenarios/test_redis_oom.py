@@ -1,0 +1,187 @@
+"""Runbook 2.1: Redis OOM (Redis uses all its memory and starts evicting keys).
+
+    Inject:  under load, fill Redis with non-essential bulk keys (`cache:bulk:<n>`, 4 KB, EX 300: cache-like)
+             past `maxmemory`, lowered for the fault to the memory in use + 8 MB so the fill stays small and
+             fast (restored afterwards). Landed: `evicted_keys` rose and used_memory is at maxmemory.
+    Detect:  the runbook's `INFO memory`, `CONFIG GET maxmemory-policy`, `INFO stats | grep evicted`, read
+             as "evicted_keys rose since before the fault while used_memory is at maxmemory" (the counter is
+             cumulative: a non-zero value alone says nothing about now).
+    Measure: which keys eviction took, exactly (keyspace notifications `__keyevent@0__:evicted`, checked
+             against INFO's count): sessions and carts of the load's shoppers and of canary shoppers, against
+             the non-essential data (bulk and cache keys).
+    Recover: the runbook's clean-up and limit change, corrected: `--bigkeys` to find what fills memory; delete
+             the non-essential keys (SCAN MATCH cache:bulk:* + UNLINK, never FLUSHDB); raise maxmemory back
+             with CONFIG SET (no restart). Step 5 (EVAL over KEYS session:*) is not run: see the notes.
+    Verify:  the eviction policy (volatile-ttl) kept every session and cart while non-essential data remained
+             to evict; no shopper was logged out; the canaries' sessions and carts are intact; memory headroom
+             is back (used_memory under the 90% alert, maxmemory as configured); and the standard targets.
+
+Targets (the runbook gives none for 2.1): MTTD 15 s, as for 2.2: eviction is visible in INFO at once, and an
+alert polling it every few seconds must fire well within that. RTO 60 s: the recovery is two Redis commands
+(delete the bulk keys, raise the limit); "restored" also needs the memory probe (`health:redis_memory`,
+used_memory under 90% of maxmemory) green. RPO 0 and no acknowledged order lost: orders live in PostgreSQL.
+
+Controls: the mitigation broken (the same fill under `maxmemory-policy allkeys-lru`: sessions and carts are
+evicted, so the "sessions kept" check fails), and the recovery skipped (memory stays full: RTO missed).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.verdict import Check
+from checks.windows import in_window
+from fixtures.faults.cache import (BULK_PREFIX, ConditionProbe, EvictionLoss, RedisMemoryFill, memory_headroom,
+                                   memory_state, redis_evicting, unlink_matching)
+from fixtures.plugin import expect_scenario_failure
+from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
+from scenarios.common import CONTROL_WAIT_S, Canary, gateway, make_canary
+
+REDIS_OOM = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
+MEMORY_ALERT_RATIO = 0.90  # used_memory / maxmemory at which memory is "not healthy" (the runbook's alert)
+HEADROOM_MB = 8.0          # maxmemory is lowered to in-use + this for the fault
+CANARIES = 3
+
+
+def canaries_kept(run: ScenarioRun, canaries: list[Canary]) -> Check:
+    lost = []
+    with gateway(run) as client:
+        for canary in canaries:
+            me = client.get("/auth/me", headers=canary.auth)
+            cart = client.get("/cart", headers=canary.auth)
+            items = cart.json().get("items", []) if cart.status_code == 200 else []
+            if me.status_code != 200 or not any(i["product_id"] == canary.product_id for i in items):
+                lost.append({"email": canary.email, "session": me.status_code, "cart": cart.status_code})
+    return Check("canary_sessions_and_carts_kept", not lost, len(lost), 0,
+                 f"{len(canaries)} canaries; lost: {lost[:3]}" if lost else f"{len(canaries)} canaries intact")
+
+
+def policy_kept_sessions(loss: EvictionLoss, during: EvictionLoss) -> Check:
+    lost = {"sessions": len(loss.sessions_lost), "carts": len(loss.carts_lost)}
+    kept = loss.complete and not loss.sessions_lost and not loss.carts_lost
+    detail = (f"evicted {loss.evicted_total} keys {loss.by_namespace}, while {during.bulk_remaining} bulk keys "
+              "were left to evict" + ("" if loss.complete else "; eviction notifications do not account for "
+                                      "every eviction INFO counted"))
+    return Check("policy_kept_sessions_and_carts", kept, lost, {"sessions": 0, "carts": 0}, detail)
+
+
+def eviction_took_non_essential(loss: EvictionLoss) -> Check:
+    """The fill really made Redis choose: it evicted non-essential keys while some were left to evict."""
+    ok = loss.non_essential_evicted > 0 and loss.bulk_remaining > 0
+    return Check("eviction_took_non_essential_data_with_some_left", ok,
+                 {"non_essential_evicted": loss.non_essential_evicted, "bulk_remaining": loss.bulk_remaining},
+                 "both > 0")
+
+
+def no_stream_evicted(loss: EvictionLoss) -> Check:
+    """Streams have no TTL: under volatile-ttl they can never be evicted (with them go unconsumed events and
+    the consumer group)."""
+    streams = loss.by_namespace.get("stream", 0)
+    return Check("no_stream_evicted", streams == 0, streams, 0, str(loss.by_namespace))
+
+
+def no_shopper_logged_out(run: ScenarioRun) -> Check:
+    """No load request answered 401 from the injection on (a lost session shows at the shopper's next call)."""
+    ops = run.ops()
+    logged_out = [op for op in in_window(ops, run.timeline.injected or 0.0, max(op.start for op in ops) + 1)
+                  if op.status == 401]
+    return Check("no_shopper_logged_out", not logged_out, len(logged_out), 0,
+                 ", ".join(f"{op.f} {op.process}" for op in logged_out[:5]))
+
+
+def clear_non_essential_and_raise_limit(run: ScenarioRun, fill: RedisMemoryFill) -> None:
+    r = run.stack.redis()
+    # 1./2. what fills memory: --bigkeys (SCAN-based, does not block); --stat only shows counts, the keyspace
+    # notifications recorded by the fault say which keys were evicted.
+    code, bigkeys = run.stack.redis_cli("--bigkeys")
+    biggest = [line.strip() for line in bigkeys.splitlines() if line.startswith("Biggest")][:6]
+    run.event("bigkeys", exit=code, biggest=biggest)
+    # 3. clear non-essential data only: the bulk cache keys (never FLUSHDB: it takes sessions and carts too)
+    unlinked = unlink_matching(r, f"{BULK_PREFIX}*")
+    run.event("non_essential_cleared", pattern=f"{BULK_PREFIX}*", unlinked=unlinked)
+    # 4. the limit back up at runtime (CONFIG SET; a restart would drop every connection and not change it)
+    fill.restore_maxmemory()
+
+
+def headroom_after_recovery(run: ScenarioRun, fill: RedisMemoryFill) -> Check:
+    state = memory_state(run.stack.redis())
+    configured = int(fill.original["maxmemory"])
+    ok = state.maxmemory == configured and state.ratio is not None and state.ratio < MEMORY_ALERT_RATIO
+    return Check("memory_headroom_restored", ok,
+                 {"maxmemory": state.maxmemory, "ratio": None if state.ratio is None else round(state.ratio, 3)},
+                 {"maxmemory": configured, "ratio": f"< {MEMORY_ALERT_RATIO}"}, state.describe())
+
+
+def record_runbook_mistakes(run: ScenarioRun) -> None:
+    run.notes += [
+        "runbook: `INFO stats | grep evicted` shows evicted_keys, a counter since Redis started; detection is "
+        "its rise since before the fault while used_memory is at maxmemory",
+        "runbook: `redis-cli --stat` shows key and memory counts, not which keys are evicted; used keyspace "
+        "notifications (notify-keyspace-events Ee, __keyevent@0__:evicted) to see them",
+        "runbook: step 3 `FLUSHDB async` is wrong because it deletes the whole database, sessions and carts "
+        "included (it cannot select 'non-critical data'); used SCAN MATCH cache:bulk:* + UNLINK instead",
+        "runbook: step 4 `docker restart aarya_redis` is wrong because a restart does not raise the limit by "
+        "itself and drops every client (breakers open, AOF reload); used CONFIG SET maxmemory (persist it in "
+        "redis.conf or with CONFIG REWRITE)",
+        "runbook: step 5 EVAL is wrong because KEYS session:* inside a script blocks Redis over the whole "
+        "keyspace, and deleting sessions logs users out, which is the loss this section tries to avoid "
+        "(volatile-ttl already evicts the keys closest to expiry first); not run",
+    ]
+
+
+def redis_oom(run: ScenarioRun, policy: str | None = None) -> None:
+    with ConditionProbe(run.history, "redis_memory", memory_headroom(run.stack, MEMORY_ALERT_RATIO)) as alert:
+        run.steady_state()
+        canaries = [make_canary(run, product_id=40 + i) for i in range(CANARIES)]
+        baseline = memory_state(run.stack.redis())
+        fill = RedisMemoryFill(run.stack, headroom_mb=HEADROOM_MB, policy=policy)
+        with run.inject(fill):
+            run.detect("INFO memory; CONFIG GET maxmemory-policy; INFO stats | grep evicted (evicted_keys rising)",
+                       redis_evicting(run.stack, baseline.evicted_keys))
+            alert.sample()  # the memory alert's record shows the fault, however briefly it lasts
+            during = fill.loss()  # before the clean-up: was there non-essential data left to evict?
+            run.event("eviction_measured", **during.as_dict())
+            run.recover("clear non-essential keys (SCAN+UNLINK cache:bulk:*), CONFIG SET maxmemory back",
+                        lambda: clear_non_essential_and_raise_limit(run, fill))
+            loss = fill.loss()  # evictions until the memory was freed
+            headroom = headroom_after_recovery(run, fill)
+        run.event("eviction_total", **loss.as_dict())
+        run.notes.append(
+            f"eviction: {loss.evicted_total} keys evicted {loss.by_namespace} (attribution complete: "
+            f"{loss.complete}); sessions lost {len(loss.sessions_lost)}, carts lost {len(loss.carts_lost)}; "
+            f"{during.bulk_remaining} bulk keys were left when the clean-up began; {loss.gone_not_evicted} of "
+            f"{loss.essential_before} sessions/carts went away without eviction (a checkout empties a cart)")
+        record_runbook_mistakes(run)
+        run.verify(
+            policy_kept_sessions(loss, during),
+            eviction_took_non_essential(during),
+            no_stream_evicted(loss),
+            headroom,
+            no_shopper_logged_out,
+            lambda r: canaries_kept(r, canaries),
+        )
+
+
+@pytest.mark.cache
+def test_redis_oom(chaos):
+    redis_oom(chaos.start("2.1", "Redis OOM", REDIS_OOM))
+
+
+@pytest.mark.cache
+@pytest.mark.control
+def test_redis_oom_control_allkeys_lru(chaos):
+    """The mitigation broken: an eviction policy that may take any key evicts sessions and carts."""
+    run = chaos.start("2.1", "Redis OOM", REDIS_OOM, control="policy allkeys-lru")
+    with expect_scenario_failure() as failure:
+        redis_oom(run, policy="allkeys-lru")
+    assert "policy_kept_sessions_and_carts" in {c.name for c in failure.value.failed}
+
+
+@pytest.mark.cache
+@pytest.mark.control
+def test_redis_oom_control_without_cleanup(chaos):
+    run = chaos.start("2.1", "Redis OOM", REDIS_OOM, control=SKIP_RECOVERY, restore_timeout_s=CONTROL_WAIT_S)
+    with expect_scenario_failure() as failure:
+        redis_oom(run)
+    failed = {c.name for c in failure.value.failed}
+    assert {"restored_within_rto_target", "memory_headroom_restored"} <= failed
