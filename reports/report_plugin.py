@@ -1,0 +1,91 @@
+"""pytest plugin: at the end of a session that ran scenarios, write the reports for people.
+
+    <reports dir>/report.html                 the HTML report (reports.html), self-contained
+    <reports dir>/incidents/<id>-<test>.md    one incident report per record (reports.incident)
+    <parent>/history/trend.jsonl              this run's trend lines, appended once (reports.html.append_trend)
+
+`<reports dir>` is `--reports-dir` (default reports/latest) and `<parent>` its parent (reports/), where the
+plugin of fixtures/plugin.py also archives earlier runs (`runs/<time>/`).
+
+It acts only when this session wrote the summary (summary.json modified since the session started), so a
+unit-test-only session leaves the previous run's reports alone. A failure here never fails the session:
+it is printed in the terminal summary.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from reports.gate import GateInputError, load_summary
+from reports.html import append_trend, default_trend_path, write_html_report
+from reports.incident import write_incident_report
+
+started_key = pytest.StashKey[float]()
+outcome_key = pytest.StashKey[list[str]]()
+
+
+def reports_dir(config: pytest.Config) -> Path | None:
+    try:
+        value = config.getoption("--reports-dir")
+    except ValueError:  # fixtures.plugin (which adds the option) is not loaded
+        return None
+    return Path(value).resolve() if value is not None else None
+
+
+def write_reports(summary_path: Path, *, trend_path: Path | None = None) -> list[str]:
+    """Write report.html, the incidents and the trend lines for `summary_path`; return what happened."""
+    lines: list[str] = []
+    out_dir = summary_path.parent
+    summary = load_summary(summary_path)
+    trend_path = trend_path or default_trend_path(summary_path)
+    try:
+        added = append_trend(summary_path, trend_path)
+        lines.append(f"trend: {added} line(s) appended to {trend_path}")
+    except OSError as exc:
+        lines.append(f"trend: could not append to {trend_path}: {exc}")
+    written = 0
+    for record in summary.get("scenarios") or []:
+        try:
+            write_incident_report(record, out_dir / "incidents", summary_dir=out_dir)
+            written += 1
+        except Exception as exc:  # one bad record does not stop the others
+            lines.append(f"incident {record.get('id')}: {type(exc).__name__}: {exc}")
+    lines.append(f"incidents: {written} report(s) in {out_dir / 'incidents'}")
+    html = write_html_report(summary_path, out_dir / "report.html", out_dir / "scenarios", trend_path=trend_path)
+    lines.append(f"report: {html}")
+    return lines
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[started_key] = time.time()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    directory = reports_dir(config)
+    if directory is None:
+        return
+    summary_path = directory / "summary.json"
+    started = config.stash.get(started_key, 0.0)
+    try:
+        if summary_path.stat().st_mtime + 1.0 < started:
+            return  # not written by this session
+    except FileNotFoundError:
+        return
+    try:
+        config.stash[outcome_key] = write_reports(summary_path)
+    except (GateInputError, OSError) as exc:
+        config.stash[outcome_key] = [f"reports not written: {exc}"]
+    except Exception as exc:  # a report never fails the session
+        config.stash[outcome_key] = [f"reports not written: {type(exc).__name__}: {exc}"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(outcome_key, [])
+    if lines:
+        terminalreporter.section("aarya-chaos reports")
+        for line in lines:
+            terminalreporter.write_line(line)
