@@ -249,18 +249,23 @@ class LocalDriver:
         self.start_component(name)
 
     def _wait_postgres_released(self, pg: Postgres) -> None:
-        # After a SIGKILL of the postmaster its backends linger briefly and keep the shared memory;
-        # a new postmaster refuses to start until they are gone. They keep the session of the
-        # postmaster we started (start_new_session), which is how we find them.
+        """Wait until no process of the old server can make a new postmaster refuse to start.
+
+        After a SIGKILL of the postmaster its backends linger briefly and keep the shared memory; they keep
+        the session of the postmaster we started (start_new_session), which is how we find them. A
+        postmaster started by scripts/recover (pg_ctl) is not our child: once killed it stays a zombie
+        until init reaps it, and while its pid exists PostgreSQL believes postmaster.pid is still in use.
+        """
         popen = pg.process.popen
-        if popen is None:
-            return
-        session = popen.pid
+        session = popen.pid if popen is not None else None
+        old_pid = pg._pid_from_file()
 
         def released() -> bool:
-            return not any(_in_session(p, session) for p in psutil.process_iter())
+            if old_pid is not None and psutil.pid_exists(old_pid) and old_pid != (popen.pid if popen else None):
+                return False
+            return session is None or not any(_in_session(p, session) for p in psutil.process_iter())
 
-        wait_until("postgres", "orphaned backends of the killed postmaster", released, timeout_s=30)
+        wait_until("postgres", "the killed server's processes to go away", released, timeout_s=30)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal the component's main process only, as the kernel's OOM killer or an operator would."""

@@ -1,0 +1,740 @@
+"""The docker driver: the stack of docker-compose.test.yml, driven through the Docker API.
+
+Example:
+    with DockerDriver(load_config(), fresh=True) as stack:     # builds (cached), compose up --wait, probes
+        stack.kill("postgres", signal.SIGKILL)                  # docker kill --signal: exit 137 in events()
+        stack.restart("postgres")
+        limit = stack.limit_memory("redis", 48 << 20)           # container.update(mem_limit=...)
+
+The same StackDriver protocol as the local driver, so scenarios and faults run unchanged. Differences:
+- kill/stop/restart/pause act on containers (pause is the cgroup freezer, `docker pause`, not SIGSTOP);
+- exits, OOM kills and health changes come from the engine's event stream of the run's containers;
+- `pg_isready`, `redis_cli` and `psql` run inside their containers (`docker exec`), as an operator would;
+  `sql()` still connects with psycopg, to the port published on 127.0.0.1;
+- a memory limit is the container's (`container.update`), and `restart` lifts it, as a restarted local
+  process leaves its cgroup; `disconnect`/`reconnect` cut a container off its network (a partition);
+  `mount_tmpfs` recreates a container with a size-limited tmpfs (the disk scenarios).
+
+It acts only on containers labelled io.aarya-chaos.run=<run id> (the id of the run directory); Compose
+labels everything it creates from docker-compose.test.yml. A crashed run's leftovers are removed by label
+at the next start, by `down()` and by `stack.drivers.docker.cleanup.remove_labelled`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import docker
+import httpx
+import psutil
+import psycopg
+import redis
+from docker.errors import APIError, DockerException, NotFound
+from testcontainers.compose import DockerCompose
+
+from aarya_chaos.errors import ConfigError, FaultError, PortInUse, StackAlreadyRunning, StackError
+from stack.config import StackConfig
+from stack.drivers.base import ComponentStatus, ProcessEvent
+from stack.toxiproxy import ToxiproxyClient
+from stack.waits import wait_until
+
+from .cleanup import remove_labelled
+from .engine import docker_client, ensure_all
+from .images import build_images, image_tags
+from .runfiles import (
+    COMPONENT_LABEL,
+    COMPOSE_FILE,
+    NGINX_DIR_IN_CONTAINER,
+    REPO_DIR,
+    RUN_LABEL,
+    RunFiles,
+    component_names,
+    container_name,
+    netns_container_name,
+    run_id_for,
+)
+
+log = logging.getLogger("aarya.docker.driver")
+
+PROBE_TIMEOUT_S = 2.0
+EXEC_TIMEOUT_S = 5
+COMPOSE_TIMEOUT_S = 600
+STOP_TIMEOUT_S = 15
+#: What `release_memory_limit` sets: Docker cannot unset a limit on a running container, so "no limit"
+#: is a limit above the machine's memory.
+UNLIMITED_BYTES = psutil.virtual_memory().total * 2
+
+
+class EngineUnavailable(StackError):
+    """No usable Docker engine or Compose v2 here; the message says why (tests skip with it)."""
+
+
+class DockerMemoryLimit:
+    """A container's memory limit (the MemoryLimit protocol): usage from the engine's stats, OOM kills
+    from its events since the limit was set."""
+
+    def __init__(self, driver: DockerDriver, component: str, since: int) -> None:
+        self.driver = driver
+        self.component = component
+        self.since = since
+
+    def usage_bytes(self) -> int:
+        stats: dict[str, Any] = self.driver._container(self.component).stats(stream=False, one_shot=True)
+        return int((stats.get("memory_stats") or {}).get("usage") or 0)
+
+    def limit_bytes(self) -> int | None:
+        container = self.driver._container(self.component)
+        limit = int(container.attrs["HostConfig"].get("Memory") or 0)
+        return limit if 0 < limit < UNLIMITED_BYTES else None
+
+    def oom_kills(self) -> int:
+        return sum(1 for e in self.driver.events()[self.since:]
+                   if e.component == self.component and e.kind == "oom_killed")
+
+    def oom_killed(self) -> bool:
+        """The container's own state: OOMKilled (kept until the container starts again)."""
+        return bool(self.driver._container(self.component).attrs["State"].get("OOMKilled"))
+
+
+class DockerDriver:
+    def __init__(self, config: StackConfig, *, fresh: bool = False, install: bool = True, build: bool = True,
+                 restart_policy: str = "no") -> None:
+        self.config = config
+        self.fresh = fresh
+        self.install = install
+        self.build = build
+        self.restart_policy = restart_policy
+        self.run_id = run_id_for(config)
+        self.files = RunFiles(config, images={}, restart_policy=restart_policy)
+        self._names = component_names(config)
+        self._client: docker.DockerClient | None = None
+        self._events: list[ProcessEvent] = []
+        self._lock = threading.Lock()
+        self._expected_down: set[str] = set()
+        self._monitor: threading.Thread | None = None
+        self._monitor_stop = threading.Event()
+        self._stream: Any = None
+        self._limits: dict[str, DockerMemoryLimit] = {}
+        self._tmpfs: dict[str, tuple[str, int]] = {}
+        self._releases: dict[str, str] = {}
+        self.timings: dict[str, float] = {}
+        self.build_summary = ""
+        self.started = False
+
+    # -- engine ------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    def prepare(self) -> RunFiles:
+        """Engine, Compose, images (cached) and the run's rendered files; no container is started."""
+        started = time.monotonic()
+        reason = ensure_all(install=self.install)
+        if reason is not None:
+            raise EngineUnavailable(reason)
+        self.timings["engine_s"] = time.monotonic() - started
+        started = time.monotonic()
+        if self.build:
+            result = build_images(self.client)
+            tags = dict(result.tags)
+            self.build_summary = result.summary()
+        else:
+            tags = image_tags(self.client)
+        self.timings["images_s"] = time.monotonic() - started
+        self.files = RunFiles(self.config, images=tags, restart_policy=self.restart_policy)
+        return self.files
+
+    # -- whole stack -------------------------------------------------------------------------------
+
+    def __enter__(self) -> DockerDriver:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Build (cached), compose up --wait, probe every component; on failure or Ctrl-C tear down and re-raise."""
+        self.prepare()
+        started = time.monotonic()
+        self._claim_run_dir()
+        try:
+            self._check_ports_free()
+            self.files.write()
+            self._save_state()
+            self._start_monitor()
+            up = time.monotonic()
+            self._compose().start()
+            self.timings["compose_up_s"] = time.monotonic() - up
+            for name in self._names:
+                self.wait_ready(name)
+            self.started = True
+            self._save_state()
+            self.timings["stack_up_s"] = time.monotonic() - started
+            log.info("docker stack %s ready in %.1fs", self.run_id, self.timings["stack_up_s"])
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or b"").decode(errors="replace")[-2000:]
+            self.stop()
+            raise StackError(f"docker compose up failed (exit {exc.returncode}):\n{detail}") from None
+        except BaseException:
+            log.error("start-up failed or was interrupted; tearing down the containers")
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Remove every container of the run (volumes are kept, as the local driver keeps pgdata); idempotent."""
+        self._expected_down.update(self._names)
+        if self.files.env_file.exists():
+            self._run_compose("down", "--remove-orphans", "--timeout", str(STOP_TIMEOUT_S), check=False)
+        try:
+            remove_labelled(self.run_id, volumes=False, client=self._client)
+        except DockerException as exc:
+            log.error("removing the run's containers by label failed: %s", exc)
+        self._stop_monitor()
+        self._limits.clear()
+        self.started = False
+        if self.files.state_file.exists():
+            self.files.state_file.unlink()
+
+    def down(self, *, volumes: bool = False) -> None:
+        """Stop, and with `volumes=True` also drop the data (pgdata, redis) of the run."""
+        self.stop()
+        if volumes:
+            remove_labelled(self.run_id, volumes=True, client=self._client)
+
+    def _compose(self, services: list[str] | None = None) -> DockerCompose:
+        return DockerCompose(context=str(REPO_DIR), compose_file_name=self._compose_files(),
+                             env_file=str(self.files.env_file), pull=False, build=False, wait=True,
+                             services=services)
+
+    def _compose_files(self) -> list[str]:
+        overrides = sorted(str(p) for p in self.files.root.glob("override-*.yml"))
+        return [str(COMPOSE_FILE), *overrides]
+
+    def _run_compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = ["docker", "compose"]
+        for path in self._compose_files():
+            command += ["-f", path]
+        command += ["--env-file", str(self.files.env_file), *args]
+        result = subprocess.run(command, cwd=REPO_DIR, capture_output=True, text=True, timeout=COMPOSE_TIMEOUT_S)
+        if check and result.returncode != 0:
+            raise StackError(f"`docker compose {' '.join(args)}` failed (exit {result.returncode}):\n"
+                             f"{result.stderr[-2000:]}")
+        return result
+
+    def _claim_run_dir(self) -> None:
+        state = self._read_state()
+        if state is not None:
+            owner = state.get("owner", {})
+            pid = owner.get("pid")
+            if pid not in (None, os.getpid()) and _alive(pid, owner.get("create_time")):
+                raise StackAlreadyRunning(
+                    f"a docker stack run by pid {pid} already owns {self.config.run_dir}; "
+                    "stop it with `aarya-chaos down`, or choose another run_dir")
+        removed = remove_labelled(self.run_id, volumes=self.fresh, client=self.client)
+        if removed:
+            log.warning("removed what an earlier run %s left behind: %s", self.run_id, removed.describe())
+        if self.fresh and self.config.run_dir.exists():
+            shutil.rmtree(self.config.run_dir)
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def _check_ports_free(self) -> None:
+        for owner, port in self.config.listen_ports().items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((self.config.host, port))
+                except OSError:
+                    raise PortInUse(f"port {port} on {self.config.host} (for {owner}) is already in use; "
+                                    "stop that process or change the port in aarya-chaos.toml") from None
+
+    # -- run.json (for `status`/`down` from another process) ----------------------------------------
+
+    def _save_state(self) -> None:
+        me = psutil.Process()
+        state = {
+            "driver": "docker", "run_id": self.run_id, "project": self.files.project,
+            "owner": {"pid": me.pid, "create_time": me.create_time()},
+            "containers": {n: container_name(self.config, n) for n in self._names},
+            "endpoints": dict(self.endpoints()), "updated": time.time(),
+        }
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.files.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.files.state_file)
+
+    def _read_state(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.files.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if data.get("driver") == "docker" else None
+
+    def attach(self) -> dict[str, Any] | None:
+        """Adopt a stack started by another process (containers are found by name and label)."""
+        return self._read_state()
+
+    def owner_pid(self) -> int | None:
+        state = self._read_state()
+        if state is None:
+            return None
+        owner = state.get("owner", {})
+        pid = owner.get("pid")
+        return int(pid) if pid is not None and _alive(pid, owner.get("create_time")) else None
+
+    # -- one component -----------------------------------------------------------------------------
+
+    def component_names(self) -> list[str]:
+        return list(self._names)
+
+    def _check_name(self, name: str) -> None:
+        if name not in self._names:
+            raise ConfigError(f"unknown component {name!r}; known: {', '.join(self._names)}")
+
+    def _container(self, name: str) -> Any:
+        """The component's container, only when it carries this run's label."""
+        self._check_name(name)
+        cname = container_name(self.config, name)
+        try:
+            container = self.client.containers.get(cname)
+        except NotFound:
+            raise StackError(f"no container {cname} for {name}; is the docker stack up?") from None
+        labels = container.labels or {}
+        if labels.get(RUN_LABEL) != self.run_id:
+            raise StackError(f"container {cname} is not labelled {RUN_LABEL}={self.run_id} "
+                             f"(it has {labels.get(RUN_LABEL)!r}); the driver does not touch it")
+        return container
+
+    def _state(self, name: str) -> dict[str, Any] | None:
+        try:
+            container = self._container(name)
+        except StackError:
+            return None
+        state: dict[str, Any] = container.attrs.get("State") or {}
+        return state
+
+    def endpoints(self) -> Mapping[str, str]:
+        cfg = self.config
+        result = {"postgres": f"{cfg.host}:{cfg.postgres.port}", "redis": f"{cfg.host}:{cfg.redis.port}",
+                  "toxiproxy": cfg.url(cfg.toxiproxy.port)}
+        result.update({name: cfg.url(svc.port) for name, svc in cfg.services.items()})
+        result["api_gateway"] = cfg.gateway_url
+        return {name: result[name] for name in self._names}
+
+    def status(self, probe: bool = False) -> list[ComponentStatus]:
+        result = []
+        endpoints = self.endpoints()
+        for name in self._names:
+            state = self._state(name)
+            running = bool(state and state.get("Running"))
+            pid = int(state["Pid"]) if running and state and state.get("Pid") else None
+            detail = _describe_state(state)
+            ready: bool | None = None
+            if probe and running:
+                try:
+                    ready = bool(self._probe(name)())
+                except Exception as exc:  # a status report shows failures, it never raises
+                    ready, detail = False, f"{detail}; {type(exc).__name__}: {exc}"[:200]
+            result.append(ComponentStatus(name, running, pid, endpoints[name], ready, detail))
+        return result
+
+    def _probe(self, name: str) -> Callable[[], object]:
+        cfg = self.config
+        if name == "postgres":
+            def pg() -> object:
+                with psycopg.connect(f"{cfg.admin_dsn} connect_timeout=2", autocommit=True) as conn:
+                    return conn.execute("SELECT 1").fetchone()
+            return pg
+        if name == "redis":
+            def ping() -> object:
+                client = redis.Redis(host=cfg.host, port=cfg.redis.port, socket_timeout=PROBE_TIMEOUT_S,
+                                     socket_connect_timeout=PROBE_TIMEOUT_S)
+                try:
+                    return client.ping()
+                finally:
+                    client.close()
+            return ping
+        if name == "toxiproxy":
+            def version() -> object:
+                with ToxiproxyClient(cfg.url(cfg.toxiproxy.port), timeout_s=PROBE_TIMEOUT_S) as client:
+                    return client.version()
+            return version
+        url = f"{cfg.gateway_url}/health" if name == "api_gateway" else f"{cfg.url(cfg.services[name].port)}/health/ready"
+
+        def http() -> object:
+            response = httpx.get(url, timeout=PROBE_TIMEOUT_S)
+            if response.status_code != 200:
+                raise StackError(f"{url} answered {response.status_code}: {response.text[:300]}")
+            return True
+        return http
+
+    def wait_ready(self, name: str, timeout_s: float | None = None) -> None:
+        def still_alive() -> str | None:
+            state = self._state(name)
+            if state is None:
+                return f"{name} has no container"
+            return None if state.get("Running") else f"{name} is not running ({_describe_state(state)})"
+
+        wait_until(name, self.endpoints()[name], self._probe(name),
+                   timeout_s=timeout_s if timeout_s is not None else self.config.ready_timeout_s,
+                   log_tail=lambda: self.logs(name, 40), still_alive=still_alive)
+
+    def start_component(self, name: str) -> None:
+        if name in self._limits:
+            self.release_memory_limit(name)  # a restarted process is no longer under the limit
+        container = self._container(name)
+        self._expected_down.discard(name)
+        if container.status not in ("running", "paused"):
+            container.start()
+        self.wait_ready(name)
+        self._save_state()
+
+    def stop_component(self, name: str) -> None:
+        container = self._container(name)
+        self._expected_down.add(name)
+        if container.status == "paused":
+            container.unpause()
+        container.stop(timeout=STOP_TIMEOUT_S)
+        container.reload()
+        self._record(name, "stopped", int(container.attrs["State"].get("ExitCode", 0)))
+        self._save_state()
+
+    def restart(self, name: str) -> None:
+        """Stop if running, start, wait until ready (also lifts a memory limit set by limit_memory)."""
+        if self._container(name).status in ("running", "paused", "restarting"):
+            self.stop_component(name)
+        self.start_component(name)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """`docker kill --signal`: the container's main process gets the signal (SIGKILL: exit 137)."""
+        container = self._container(name)
+        self._record(name, "signalled", detail=signal.Signals(sig).name)  # before: the exit follows at once
+        container.kill(signal=int(sig))
+
+    def pause(self, name: str) -> None:
+        """`docker pause`: the cgroup freezer stops every process of the container."""
+        self._container(name).pause()
+        self._record(name, "paused")
+
+    def resume(self, name: str) -> None:
+        self._container(name).unpause()
+        self._record(name, "resumed")
+
+    def is_paused(self, name: str) -> bool:
+        state = self._state(name)
+        return bool(state and state.get("Paused"))
+
+    def logs(self, name: str, lines: int = 100) -> str:
+        try:
+            data: bytes = self._container(name).logs(stdout=True, stderr=True, tail=lines)
+        except StackError as exc:
+            return f"(no logs: {exc})"
+        return data.decode("utf-8", errors="replace")
+
+    def grep_logs(self, name: str, pattern: str, lines: int = 1000) -> list[str]:
+        regex = re.compile(pattern, re.IGNORECASE)
+        return [line for line in self.logs(name, lines).splitlines() if regex.search(line)]
+
+    # -- exec: the runbook's commands inside the containers -----------------------------------------
+
+    def exec(self, name: str, command: list[str], *, user: str = "", timeout_s: int = EXEC_TIMEOUT_S) -> tuple[int, str]:
+        """Run a command in the component's container: (exit code, stdout+stderr). A container that is not
+        running gives exit 125 and the reason, as `docker exec` would."""
+        try:
+            container = self._container(name)
+        except StackError as exc:
+            return 125, str(exc)
+        if container.status != "running":
+            return 125, f"container {container.name} is {container.status}"
+        try:
+            code, output = container.exec_run(["timeout", str(timeout_s), *command], user=user, demux=False)
+        except APIError as exc:
+            return 125, f"docker exec in {container.name} failed: {exc.explanation or exc}"
+        text = (output or b"").decode("utf-8", errors="replace")
+        return int(code if code is not None else 125), text
+
+    def pg_isready(self) -> tuple[int, str]:
+        """The runbook's `docker exec aarya_postgres pg_isready -U postgres` (over TCP in the container)."""
+        code, output = self.exec("postgres", ["pg_isready", "-h", "127.0.0.1", "-p", "5432",
+                                              "-U", self.config.postgres.superuser, "-t", "2"])
+        return (2, f"no response: {output.strip()}") if code == 125 else (code, output)
+
+    def redis_cli(self, *args: str) -> tuple[int, str]:
+        """The runbook's `docker exec aarya_redis redis-cli ...`."""
+        code, output = self.exec("redis", ["redis-cli", "-p", "6379", *args])
+        return (1, f"Could not connect to Redis: {output.strip()}") if code == 125 else (code, output)
+
+    def psql(self, query: str, database: str | None = None) -> tuple[int, str]:
+        """`docker exec aarya_postgres psql -U postgres -c QUERY` (unaligned, tuples only)."""
+        pg = self.config.postgres
+        return self.exec("postgres", ["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", pg.superuser,
+                                      "-d", database or pg.database, "-c", query], timeout_s=30)
+
+    def reload_gateway(self) -> None:
+        code, output = self.exec("api_gateway", ["nginx", "-p", NGINX_DIR_IN_CONTAINER, "-c",
+                                                 f"{NGINX_DIR_IN_CONTAINER}/nginx.conf", "-s", "reload"])
+        if code != 0:
+            raise StackError(f"nginx reload failed (exit {code}): {output.strip()}")
+
+    # -- clients -----------------------------------------------------------------------------------
+
+    def toxiproxy(self) -> ToxiproxyClient:
+        return ToxiproxyClient(self.config.url(self.config.toxiproxy.port))
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """SQL as the superuser through the port published on 127.0.0.1 (not through Toxiproxy)."""
+        with psycopg.connect(f"{self.config.admin_dsn} connect_timeout=5", autocommit=True) as conn:
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis(host=self.config.host, port=self.config.redis.port, socket_timeout=2,
+                           socket_connect_timeout=2, decode_responses=True)
+
+    # -- memory limits -----------------------------------------------------------------------------
+
+    def limit_memory(self, name: str, limit_bytes: int) -> DockerMemoryLimit:
+        """`docker update --memory`: the kernel OOM-kills the container's biggest process past the limit
+        (the main one: exit 137, State.OOMKilled, an `oom` then a `die` event)."""
+        if limit_bytes < 6 << 20:
+            raise FaultError(f"a container memory limit must be at least 6 MB, got {limit_bytes}")
+        container = self._container(name)
+        try:
+            container.update(mem_limit=limit_bytes, memswap_limit=limit_bytes)
+        except APIError as exc:
+            raise FaultError(f"docker update --memory {limit_bytes} on {container.name} failed: {exc}") from exc
+        limit = DockerMemoryLimit(self, name, since=len(self.events()))
+        self._limits[name] = limit
+        self._record(name, "memory_limited", detail=f"{limit_bytes} bytes")
+        return limit
+
+    def release_memory_limit(self, name: str) -> None:
+        if self._limits.pop(name, None) is None:
+            return
+        try:
+            self._container(name).update(mem_limit=UNLIMITED_BYTES, memswap_limit=-1)
+        except (APIError, StackError) as exc:
+            raise FaultError(f"lifting the memory limit of {name} failed: {exc}") from exc
+        self._record(name, "memory_released")
+
+    def memory_limit(self, name: str) -> DockerMemoryLimit | None:
+        return self._limits.get(name)
+
+    # -- network partitions ------------------------------------------------------------------------
+
+    def _network(self) -> Any:
+        try:
+            network = self.client.networks.get(self.files.project)
+        except NotFound:
+            raise StackError(f"no network {self.files.project}; is the docker stack up?") from None
+        if (network.attrs.get("Labels") or {}).get(RUN_LABEL) != self.run_id:
+            raise StackError(f"network {self.files.project} is not labelled {RUN_LABEL}={self.run_id}")
+        return network
+
+    def _netns_container(self, name: str) -> Any:
+        """The container that holds the component's network namespace (its own for the gateway)."""
+        holder = netns_container_name(self.config, name)
+        if holder is None:
+            return self._container(name)
+        self._check_name(name)
+        try:
+            container = self.client.containers.get(holder)
+        except NotFound:
+            raise StackError(f"no container {holder} (the network namespace of {name})") from None
+        if (container.labels or {}).get(RUN_LABEL) != self.run_id:
+            raise StackError(f"container {holder} is not labelled {RUN_LABEL}={self.run_id}; not touching it")
+        return container
+
+    def disconnect(self, name: str) -> None:
+        """`docker network disconnect`: the component drops off the stack's network (a partition). Its peers
+        (through Toxiproxy) cannot reach it, nor it them; the host still reaches its published port."""
+        self._network().disconnect(self._netns_container(name))
+        self._record(name, "disconnected")
+
+    def reconnect(self, name: str) -> None:
+        self._network().connect(self._netns_container(name), aliases=[name])
+        self._record(name, "reconnected")
+
+    def is_connected(self, name: str) -> bool:
+        container = self._netns_container(name)
+        container.reload()
+        return self.files.project in (container.attrs["NetworkSettings"].get("Networks") or {})
+
+    # -- size-limited tmpfs (disk full) ------------------------------------------------------------
+
+    def mount_tmpfs(self, name: str, path: str, size_bytes: int) -> None:
+        """Recreate the container with a tmpfs of `size_bytes` at `path` (writes past it fail with ENOSPC)."""
+        if not path.startswith("/") or size_bytes <= 0:
+            raise FaultError(f"a tmpfs needs an absolute path and a positive size, got {path!r}, {size_bytes}")
+        override = self.files.root / f"override-{name}.yml"
+        override.write_text(f"services:\n  {name}:\n    tmpfs:\n      - \"{path}:size={size_bytes}\"\n")
+        self._tmpfs[name] = (path, size_bytes)
+        self._recreate(name)
+        self._record(name, "tmpfs_mounted", detail=f"{path} size={size_bytes}")
+
+    def unmount_tmpfs(self, name: str) -> None:
+        override = self.files.root / f"override-{name}.yml"
+        if self._tmpfs.pop(name, None) is None and not override.exists():
+            return
+        override.unlink(missing_ok=True)
+        self._recreate(name)
+        self._record(name, "tmpfs_unmounted")
+
+    def tmpfs_mounts(self) -> dict[str, tuple[str, int]]:
+        return dict(self._tmpfs)
+
+    def _recreate(self, name: str) -> None:
+        self._expected_down.add(name)
+        self._limits.pop(name, None)
+        try:
+            self._run_compose("up", "--detach", "--no-deps", "--force-recreate", "--wait", name)
+        finally:
+            self._expected_down.discard(name)
+        self.wait_ready(name)
+        self._save_state()
+
+    # -- releases ----------------------------------------------------------------------------------
+
+    def deploy(self, name: str, release: str) -> None:
+        """Recreate a service's container on another release (runbook 8.1: deploy, roll back)."""
+        if name not in self.config.services:
+            raise ConfigError(f"{name} is not a service; releases apply to services")
+        if release not in self.config.releases:
+            raise ConfigError(f"unknown release {release!r}; known: {', '.join(self.config.releases)}")
+        self.files.write_service_env(name, {"RELEASE": release, **self.config.releases[release]})
+        self._releases[name] = release
+        self._record(name, "deploying", detail=release)
+        self._recreate(name)
+
+    def release_of(self, name: str) -> str:
+        return self._releases.get(name, "v1") if name in self.config.services else "-"
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def events(self) -> list[ProcessEvent]:
+        with self._lock:
+            return list(self._events)
+
+    def _record(self, component: str, kind: str, exit_code: int | None = None, detail: str = "",
+                wall: float | None = None) -> None:
+        now_wall, now_mono = time.time(), time.monotonic()
+        wall = now_wall if wall is None else wall
+        event = ProcessEvent(wall, now_mono - max(0.0, now_wall - wall), component, kind, exit_code, detail)
+        with self._lock:
+            self._events.append(event)
+        log.info("%s %s%s", component, kind, f" (exit {exit_code})" if exit_code is not None else "")
+
+    def _start_monitor(self) -> None:
+        self._monitor_stop.clear()
+        since = int(time.time()) - 1
+        self._monitor = threading.Thread(target=self._watch, args=(since,), name="aarya-docker-events", daemon=True)
+        self._monitor.start()
+
+    def _stop_monitor(self) -> None:
+        self._monitor_stop.set()
+        stream = self._stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # closing a stream that is already gone
+                pass
+        if self._monitor is not None:
+            self._monitor.join(timeout=5)
+            self._monitor = None
+
+    def _watch(self, since: int) -> None:
+        """Follow the engine's events for the run's containers until stopped (reconnecting if cut)."""
+        client = docker_client(timeout_s=3600)
+        last = float(since)
+        try:
+            while not self._monitor_stop.is_set():
+                try:
+                    self._stream = client.events(
+                        decode=True, since=int(last),
+                        filters={"type": "container", "label": f"{RUN_LABEL}={self.run_id}"})
+                    for event in self._events_from(self._stream, last):
+                        last = max(last, event)
+                except Exception as exc:  # the stream breaks when closed or when dockerd restarts
+                    if self._monitor_stop.is_set():
+                        break
+                    log.warning("docker event stream interrupted (%s); reconnecting", exc)
+                    self._monitor_stop.wait(0.5)
+        finally:
+            client.close()
+
+    def _events_from(self, stream: Any, after: float) -> Iterator[float]:
+        seen: set[tuple[str, str, int]] = set()
+        for raw in stream:
+            if self._monitor_stop.is_set():
+                return
+            wall = int(raw.get("timeNano") or 0) / 1e9 or float(raw.get("time") or 0)
+            actor = raw.get("Actor") or {}
+            key = (str(actor.get("ID")), str(raw.get("Action")), int(raw.get("timeNano") or 0))
+            if wall < after or key in seen:
+                continue  # replayed after a reconnect
+            seen.add(key)
+            self._handle_event(str(raw.get("Action") or ""), actor.get("Attributes") or {}, wall)
+            yield wall
+
+    def _handle_event(self, action: str, attrs: Mapping[str, str], wall: float) -> None:
+        component = attrs.get(COMPONENT_LABEL)
+        if component is None or component not in self._names:
+            return
+        if action == "start":
+            self._record(component, "started", wall=wall)
+        elif action == "die":
+            code = int(attrs.get("exitCode", "-1"))
+            if component not in self._expected_down:
+                self._record(component, "exited", code, _describe_exit(code), wall=wall)
+        elif action == "oom":
+            limit = self._limits.get(component)
+            detail = f"container {attrs.get('name', '?')} OOM-killed"
+            if limit is not None:
+                detail += f" (memory limit {limit.limit_bytes()})"
+            self._record(component, "oom_killed", detail=detail, wall=wall)
+        elif action.startswith("health_status"):
+            self._record(component, "health", detail=action.split(":", 1)[-1].strip(), wall=wall)
+
+
+def _describe_exit(code: int) -> str:
+    if code > 128:
+        try:
+            return f"killed by {signal.Signals(code - 128).name}"
+        except ValueError:
+            pass
+    return f"exit {code}"
+
+
+def _describe_state(state: Mapping[str, Any] | None) -> str:
+    if not state:
+        return "no container"
+    status = str(state.get("Status", "?"))
+    if state.get("Running"):
+        health = (state.get("Health") or {}).get("Status")
+        return f"{status}{f', {health}' if health else ''}"
+    text = f"{status}, exit {state.get('ExitCode')}"
+    return text + (", OOMKilled" if state.get("OOMKilled") else "")
+
+
+def _alive(pid: int, create_time: float | None) -> bool:
+    try:
+        proc = psutil.Process(int(pid))
+    except psutil.Error:
+        return False
+    return create_time is None or abs(proc.create_time() - float(create_time)) < 1.0

