@@ -291,15 +291,19 @@ def pytest_aarya_scenario_finished(run: ScenarioRun, record: dict[str, Any]) -> 
     test = reporter.get_test(None)
     if test is None:
         return
-    out_dir = Path(run.out_dir)
-    directory = out_dir / "history" if (out_dir / "history").is_dir() else history_dir(record)
-    history = ScenarioHistory.load(directory)
-    steps = plan_steps(record, history, announced=announced, logs=lambda name: run.stack.logs(name, LOG_LINES),
-                       load_dir=out_dir / "load")
-    report_steps(reporter, steps, test.uuid)
-    reporter.attach_data(_uuid(), render_incident(record, history), name="incident report (markdown)",
-                         attachment_type=_attachment_type("text"), parent_uuid=test.uuid)
-    _labels(record)
+    try:
+        out_dir = Path(run.out_dir)
+        directory = out_dir / "history" if (out_dir / "history").is_dir() else history_dir(record)
+        history = ScenarioHistory.load(directory)
+        steps = plan_steps(record, history, announced=announced,
+                           logs=lambda name: run.stack.logs(name, LOG_LINES), load_dir=out_dir / "load")
+        report_steps(reporter, steps, test.uuid)
+        reporter.attach_data(_uuid(), render_incident(record, history), name="incident report (markdown)",
+                             attachment_type=_attachment_type("text"), parent_uuid=test.uuid)
+        _labels(record)
+    except Exception as exc:  # a report never turns a scenario into an error; say what went wrong instead
+        reporter.attach_data(_uuid(), f"{type(exc).__name__}: {exc}", name="aarya-chaos: allure steps failed",
+                             attachment_type=_attachment_type("text"), parent_uuid=test.uuid)
 
 
 def _uuid() -> str:

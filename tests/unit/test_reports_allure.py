@@ -188,3 +188,22 @@ def test_allure_is_only_active_with_alluredir(pytestconfig: pytest.Config) -> No
     assert header == ["aarya-chaos: allure steps OFF: no `pytest_aarya_scenario_finished` hook is declared "
                       "(pytest ignores hook implementations whose names do not start with pytest_)"]
     assert plugin.pytest_report_header(pytestconfig) == []
+
+
+def test_a_failing_report_never_fails_the_scenario(monkeypatch: pytest.MonkeyPatch) -> None:
+    reporter = AllureReporter()
+    test = model2.TestResult(name="test_x", uuid="aarya-broken-uuid", start=0, stop=0)
+    reporter.schedule_test(test.uuid, test)
+
+    def boom(*args: Any, **kwargs: Any) -> list[plugin.StepPlan]:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(plugin, "_reporter", lambda: reporter)
+    monkeypatch.setattr(plugin, "plan_steps", boom)
+    run = SimpleNamespace(out_dir=SAMPLE_RUN / "scenarios" / WITH_HISTORY, stack=None)
+    try:
+        plugin.pytest_aarya_scenario_finished(run, sample_record())  # type: ignore[arg-type]
+    finally:
+        reporter.drop_test(test.uuid)
+    assert [a.name for a in test.attachments] == ["aarya-chaos: allure steps failed"]
+    assert test.steps == []
