@@ -370,6 +370,8 @@ def _scenario(n: int, record: Mapping[str, Any], history: ScenarioHistory | None
     parts.append('<div class="grid"><div><h3>Evidence (the fault landed)</h3>' + _kv_table(record.get("evidence") or {})
                  + "</div><div><h3>Detection</h3>" + _kv_table(detection) + "</div></div>")
     parts.append("<h3>Windows</h3>" + _windows_table(record))
+    if record.get("extra"):
+        parts.append("<h3>The scenario's own figures</h3>" + _kv_table(record["extra"]))
     load = record.get("load") or {}
     if load:
         parts.append(f"<p>Load (locust): {esc(load.get('requests'))} requests, {esc(load.get('failures'))} failures, "

@@ -312,6 +312,9 @@ def _impact_lines(record: Mapping[str, Any], impact: Impact) -> list[str]:
     else:
         business.append("lost orders not measured")
     lines.append("- Business impact: " + "; ".join(business))
+    extra = record.get("extra") or {}
+    if extra:
+        lines.append("- The scenario's own figures: " + ", ".join(f"{k} = {code(value(v))}" for k, v in extra.items()))
     return lines
 
 

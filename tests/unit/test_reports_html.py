@@ -140,11 +140,13 @@ def test_a_missing_or_corrupt_summary_raises_a_clear_error(tmp_path: Path) -> No
 def test_sparse_records_and_hostile_text_render_safely(tmp_path: Path) -> None:
     bare = {"id": "7.1", "verdict": "error", "control": None, "reason": "E   boom <b>bold</b>\nmore"}
     hostile = record("6.1", "fail", name="<script>alert(1)</script>",
-                     checks=[{"name": "x", "passed": False, "measured": "<img src=x>", "target": None}])
+                     checks=[{"name": "x", "passed": False, "measured": "<img src=x>", "target": None}],
+                     extra={"attack_source": "<i>10.0.0.9</i>", "sessions_lost": 0})
     path = write_json(tmp_path / "latest" / "summary.json", summary(bare, hostile))
     page = write_html_report(path, tmp_path / "report.html").read_text()
     assert "<script>" not in page and "<img src=x>" not in page and "<b>bold</b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<h3>The scenario's own figures</h3>" in page and "&lt;i&gt;10.0.0.9&lt;/i&gt;" in page
     assert "Gate: FAILED — 2 problem(s)" in page
     assert "boom" in page
 

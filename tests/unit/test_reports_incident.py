@@ -113,6 +113,7 @@ def test_a_failed_scenario_gets_follow_ups_from_its_failed_checks_and_notes() ->
                           "detail": "not measured"},
                          {"name": "detected_within_mttd_target", "passed": True, "measured": 1.0, "target": 30.0}],
                  notes=["could not count lost orders: OperationalError: connection refused"],
+                 extra={"lost_ids": ["a1", "b2"], "sessions_lost": 0},
                  evidence={"fault": "kill postgres with SIGKILL", "summary": "postgres exited with 137"})
     text = render_incident(rec, None)
     follow = text.split("## Follow-up Actions")[1].split("## Post-Incident Review")[0]
@@ -121,6 +122,7 @@ def test_a_failed_scenario_gets_follow_ups_from_its_failed_checks_and_notes() ->
     assert "**Status:** Identified" in text
     assert "- [ ] Fix verified — verdict fail: not verified" in text
     assert "**Not resolved**" in text
+    assert "- The scenario's own figures: lost_ids = `['a1', 'b2']`, sessions_lost = `0`" in text
 
 
 def test_a_scenario_that_never_injected(tmp_path: Path) -> None:
