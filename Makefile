@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what is missing first (scripts/bootstrap).
-.PHONY: setup test chaos lint clean
+.PHONY: setup test chaos gate lint clean
 
 setup:
 	./scripts/bootstrap
@@ -12,6 +12,10 @@ test: setup
 # The chaos suite: the runbook scenarios against the real stack; the report goes to reports/latest/.
 chaos: setup
 	.venv/bin/python -m pytest scenarios --junitxml=reports/junit-chaos.xml
+
+# The CI gate over the last run: non-zero when a scenario missed a target or a control did not bite.
+gate: setup
+	.venv/bin/aarya-chaos gate --summary reports/latest/summary.json
 
 lint: setup
 	.venv/bin/mypy aarya_chaos stack fixtures load checks reports

@@ -5,6 +5,7 @@
     aarya-chaos down               stop the stack started by `up` (or clean up after a crashed one)
     aarya-chaos status             each component: pid, running, ready
     aarya-chaos logs COMPONENT     the end of a component's log
+    aarya-chaos gate               exit non-zero when a scenario missed a target or a control did not bite
     aarya-chaos heal               undo faults a crashed run left behind (toxics, paused processes,
                                    cgroups, mounts)
 """
@@ -25,6 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aarya_chaos.errors import ChaosError
+from reports.gate import add_gate_command, cmd_gate
 from stack.config import StackConfig, load_config
 
 console = Console(stderr=False)
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("component")
     logs.add_argument("-n", "--lines", type=int, default=60)
     sub.add_parser("heal", help="undo leftover faults")
+    add_gate_command(sub)
     return parser
 
 
@@ -167,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "gate":  # reads only a summary: a broken stack config must not break the gate
+        return cmd_gate(None, args)
     try:
         config = load_config(args.config)
         return COMMANDS[args.command](config, args)
