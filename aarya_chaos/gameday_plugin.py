@@ -1,17 +1,18 @@
 """pytest plugin for game days (`aarya-chaos gameday`, or `pytest -p aarya_chaos.gameday_plugin scenarios -k ...`).
 
-It implements the scenario hooks of fixtures/plugin.py (as `pytest_aarya_*`, see _HookBridge):
+It implements the scenario hooks of fixtures/plugin.py (optional hooks: the plugin loads without them):
 
-    aarya_scenario_started   start a live view (rich Live, refreshed twice a second in its own thread):
-                             the load's success rate and p95 latency over the last 10 s, requests in
-                             flight for more than 2 s, each component's process (running, pid) from
-                             `run.stack.status()` and health from the probes, the phase and timeline from
-                             the run's events, the elapsed time and MTTD/RTO against their targets
-    aarya_before_step        ask before `inject` and before `recover` (rich Confirm); no = heal every
-                             fault and stop the session (pytest.exit); `--gameday-auto` asks nothing
-    aarya_scenario_finished  stop the view, write the incident report to <reports dir>/gameday/
-                             (reports.incident, or a minimal one if that module is missing), print the
-                             verdict, the checks and the report's path
+    pytest_aarya_scenario_started   start a live view (rich Live, refreshed twice a second in its own
+                                    thread): the load's success rate and p95 latency over the last 10 s,
+                                    requests in flight for more than 2 s, each component's process
+                                    (running, pid) from `run.stack.status()` and its health from the probes,
+                                    the phase and timeline from the run's events, the elapsed time, and
+                                    MTTD/RTO against their targets
+    pytest_aarya_before_step        ask before `inject` and before `recover` (rich Confirm); no = heal every
+                                    fault and stop the session (pytest.exit); `--gameday-auto` asks nothing
+    pytest_aarya_scenario_finished  stop the view, write the incident report to <reports dir>/gameday/
+                                    (reports.incident, or a minimal one if that module is missing), print
+                                    the verdict, the checks and the report's path
 
 Ctrl-C: the heal registry's SIGINT handler heals every pending fault first; this plugin then stops the
 view at once (pytest_keyboard_interrupt), the scenario's teardown still records the run, and the report
@@ -313,45 +314,6 @@ class _HealErrors(logging.Handler):
         self.errors.append(record.getMessage())
 
 
-BRIDGED = ("aarya_scenario_started", "aarya_before_step", "aarya_scenario_finished")
-
-
-class _HookBridge:
-    """Calls our implementation of an `aarya_*` hook, then the hook's other implementations.
-
-    fixtures/plugin.py declares the hooks `aarya_scenario_started`, `aarya_before_step` and
-    `aarya_scenario_finished`, but pytest's plugin manager only registers implementations whose names
-    start with `pytest_` (PytestPluginManager.parse_hookimpl_opts), so a plugin cannot implement them
-    directly. Our implementations are named `pytest_aarya_*` (optionalhook: registered normally as soon
-    as the specs carry that prefix); until then this bridge stands in for the hook's caller on
-    `config.hook` and is removed at unconfigure.
-    """
-
-    def __init__(self, relay: Any, name: str, original: Any, implementation: Any) -> None:
-        self.relay, self.name, self.original, self.implementation = relay, name, original, implementation
-
-    @classmethod
-    def install(cls, config: pytest.Config, name: str, implementation: Any) -> _HookBridge | None:
-        relay = config.pluginmanager.hook
-        original = getattr(relay, name, None)
-        if original is None or isinstance(original, _HookBridge):
-            return None
-        bridge = cls(relay, name, original, implementation)
-        setattr(relay, name, bridge)
-        return bridge
-
-    def __call__(self, **kwargs: Any) -> Any:
-        self.implementation(**kwargs)
-        return self.original(**kwargs)
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self.original, attribute)
-
-    def remove(self) -> None:
-        if getattr(self.relay, self.name, None) is self:
-            setattr(self.relay, self.name, self.original)
-
-
 class GameDay:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -361,8 +323,6 @@ class GameDay:
         self.run: Any = None
         self._heal_log = _HealErrors()
         logging.getLogger("aarya.heal").addHandler(self._heal_log)
-        installed = [_HookBridge.install(config, name, getattr(self, f"pytest_{name}")) for name in BRIDGED]
-        self.bridges = [b for b in installed if b is not None]
 
     def close(self) -> None:
         if self.view is not None:
@@ -500,8 +460,6 @@ class GameDay:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()
-        for bridge in self.bridges:
-            bridge.remove()
 
 
 def _fmt(value: Any) -> str:

@@ -178,25 +178,6 @@ def test_live_view_survives_errors(tmp_path: Path) -> None:
 # -- hooks, state and the report fallback -------------------------------------------------------------
 
 
-def test_hook_bridge_calls_ours_then_the_others_and_is_removable() -> None:
-    calls: list[str] = []
-
-    def original(**kwargs: Any) -> list[str]:
-        calls.append(f"original {kwargs}")
-        return ["x"]
-
-    relay = SimpleNamespace(aarya_before_step=original)
-    config: Any = SimpleNamespace(pluginmanager=SimpleNamespace(hook=relay))
-    bridge = plugin._HookBridge.install(config, "aarya_before_step", lambda **kw: calls.append(f"ours {kw}"))
-    assert bridge is not None
-    assert relay.aarya_before_step(step="inject") == ["x"]
-    assert calls == ["ours {'step': 'inject'}", "original {'step': 'inject'}"]
-    assert plugin._HookBridge.install(config, "aarya_before_step", print) is None  # not twice
-    assert plugin._HookBridge.install(config, "no_such_hook", print) is None
-    bridge.remove()
-    assert relay.aarya_before_step is original
-
-
 def test_closing_lines() -> None:
     state = plugin.GameDayState(records=[{"id": "3.2", "verdict": "pass"}], incidents=[Path("/r/i.md")])
     assert state.closing_lines() == ["game day over: 3.2 pass", "incident report: /r/i.md"]
