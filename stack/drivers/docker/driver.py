@@ -541,7 +541,7 @@ class DockerDriver:
         if self._limits.pop(name, None) is None:
             return
         try:
-            self._container(name).update(mem_limit=UNLIMITED_BYTES, memswap_limit=-1)
+            self._container(name).update(mem_limit=UNLIMITED_BYTES, memswap_limit=UNLIMITED_BYTES)
         except (APIError, StackError) as exc:
             raise FaultError(f"lifting the memory limit of {name} failed: {exc}") from exc
         self._record(name, "memory_released")
