@@ -1,0 +1,137 @@
+"""The gateway access-log reader of runbook 6.1, on literal log lines, and the deny-list file handling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from fixtures.faults.attack import (
+    AccessLine, add_deny, denied, identify_source, injection_requests, is_bulk_page, is_injection, parse_line,
+    read_access_log, remove_denies, runbook_grep_matches, runbook_ip_counts, scan, suspects, top_talkers,
+)
+
+LEGIT = ('127.0.0.1 - - [2026-11-28T16:05:12+00:00] "GET /api/v1/search?q=Classic HTTP/1.1" 200 43 rt=0.010 '
+         'urt=0.009 upstream=127.0.0.1:21815 "-" "python-requests" rid=5cbd')
+TAUTOLOGY = ('127.0.0.66 - - [2026-11-28T16:05:12+00:00] "GET /api/v1/search?q=%27+OR+1%3D1-- HTTP/1.1" 200 43 '
+             'rt=0.010 urt=0.009 upstream=127.0.0.1:21815 "-" "python-httpx/0.28.1" rid=5cbd')
+UNION = ('127.0.0.66 - - [2026-11-28T16:05:12+00:00] "GET /api/v1/search?q=x%27+UNION+SELECT+id%2C+email+FROM+users-- '
+         'HTTP/1.1" 200 92 rt=0.008 urt=0.009 upstream=127.0.0.1:21815 "-" "python-httpx/0.28.1" rid=ef38')
+ENCODED_LETTERS = ('127.0.0.66 - - [2026-11-28T16:05:12+00:00] "GET /api/v1/search?q=1%27%20%55NION%20%53ELECT%20'
+                   'email%20FROM%20users-- HTTP/1.1" 200 40 rt=0.008 urt=0.009 upstream=127.0.0.1:21815 "-" "-" rid=1')
+STACKED = ('127.0.0.66 - - [2026-11-28T16:05:12+00:00] "GET /api/v1/products?category=%27%3B+DROP+TABLE+products%3B-- '
+           'HTTP/1.1" 200 34 rt=0.003 urt=0.003 upstream=127.0.0.1:21810 "-" "python-httpx/0.28.1" rid=5e04')
+LOGIN_401 = ('127.0.0.66 - - [2026-11-28T16:05:13+00:00] "POST /api/v1/auth/login HTTP/1.1" 401 61 rt=0.027 '
+             'urt=0.027 upstream=127.0.0.1:21812 "-" "python-httpx/0.28.1" rid=612d')
+LOGIN_429 = ('127.0.0.66 - - [2026-11-28T16:05:13+00:00] "POST /api/v1/auth/login HTTP/1.1" 429 54 rt=0.000 '
+             'urt=- upstream=- "-" "python-httpx/0.28.1" rid=7029')
+DENIED = ('127.0.0.66 - - [2026-11-28T16:05:14+00:00] "GET /api/v1/products?limit=100&offset=300 HTTP/1.1" 403 47 '
+          'rt=0.000 urt=- upstream=- "-" "python-httpx/0.28.1" rid=a1')
+BULK = ('127.0.0.66 - - [2026-11-28T16:05:14+00:00] "GET /api/v1/products?limit=100&offset=200 HTTP/1.1" 200 9000 '
+        'rt=0.004 urt=0.004 upstream=127.0.0.1:21810 "-" "python-httpx/0.28.1" rid=a2')
+BROWSE = ('127.0.0.1 - - [2026-11-28T16:05:14+00:00] "GET /api/v1/products?limit=20&offset=1200 HTTP/1.1" 200 1900 '
+          'rt=0.004 urt=0.004 upstream=127.0.0.1:21810 "-" "python-requests" rid=a3')
+
+
+def parsed(raw: str) -> AccessLine:
+    line = parse_line(raw)
+    assert line is not None
+    return line
+
+
+def test_a_line_parses_into_its_client_address_request_status_and_upstream() -> None:
+    line = parsed(LOGIN_429)
+    assert (line.addr, line.method, line.path, line.status, line.upstream) == \
+        ("127.0.0.66", "POST", "/api/v1/auth/login", 429, "-")
+    assert parse_line("not a log line") is None
+    assert parse_line(LOGIN_401[:60]) is None  # a torn last line
+
+
+def test_injection_patterns_match_the_decoded_request_only() -> None:
+    assert [is_injection(parsed(raw)) for raw in (TAUTOLOGY, UNION, ENCODED_LETTERS, STACKED)] == [True] * 4
+    assert not is_injection(parsed(LEGIT)) and not is_injection(parsed(BROWSE))
+    assert parsed(ENCODED_LETTERS).decoded.startswith("/api/v1/search?q=1' UNION SELECT")
+
+
+def test_the_runbook_grep_misses_the_tautology_and_encoded_letters() -> None:
+    assert runbook_grep_matches(UNION) and runbook_grep_matches(STACKED)
+    assert not runbook_grep_matches(TAUTOLOGY)
+    assert not runbook_grep_matches(ENCODED_LETTERS)
+
+
+def test_every_injection_request_of_the_attack_is_recognised_in_its_logged_form() -> None:
+    import httpx
+
+    for method, url, kwargs in injection_requests():
+        target = httpx.Request(method, f"http://gateway/api/v1{url}", params=kwargs.get("params")).url.raw_path
+        line = parse_line(f'127.0.0.66 - - [t] "{method} {target.decode()} HTTP/1.1" 200 1 upstream=- "-" "-"')
+        assert line is not None and is_injection(line), target
+
+
+def test_bulk_pages_are_the_large_catalogue_pages() -> None:
+    assert is_bulk_page(parsed(BULK)) and is_bulk_page(parsed(DENIED))
+    assert not is_bulk_page(parsed(BROWSE)) and not is_bulk_page(parsed(LEGIT))
+
+
+def test_scan_counts_indicators_per_first_field_and_finds_the_source() -> None:
+    lines = [parsed(raw) for raw in [LEGIT, BROWSE] * 50 + [TAUTOLOGY, UNION, STACKED] + [LOGIN_401] * 12
+             + [LOGIN_429] * 10 + [DENIED] * 3 + [BULK] * 30]
+    stats = scan(lines)
+    attacker, legit = stats["127.0.0.66"], stats["127.0.0.1"]
+    assert (attacker.injections, attacker.login_attempts, attacker.auth_failures, attacker.denied,
+            attacker.bulk_pages) == (3, 22, 25, 3, 33)
+    assert legit.reasons() == [] and len(attacker.reasons()) == 3
+    assert identify_source(stats) == "127.0.0.66"
+    assert [s.addr for s in suspects(stats)] == ["127.0.0.66"]
+
+
+def test_nothing_suspicious_identifies_no_source() -> None:
+    assert identify_source(scan([parsed(LEGIT)] * 100)) is None
+
+
+def test_top_talkers_count_the_first_field_while_the_runbook_grep_counts_upstreams_too() -> None:
+    raws = [LEGIT] * 3 + [LOGIN_401] * 5
+    assert top_talkers([parsed(raw) for raw in raws]) == [("127.0.0.66", 5), ("127.0.0.1", 3)]
+    # every proxied line also carries upstream=127.0.0.1:<port>: the runbook's command puts it on top
+    assert runbook_ip_counts(raws)[0] == ("127.0.0.1", 3 * 2 + 5)
+
+
+def test_read_access_log_from_an_offset(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(LEGIT + "\n")
+    offset = log.stat().st_size
+    with log.open("a") as handle:
+        handle.write(LOGIN_401 + "\n" + LOGIN_429[:40])
+    assert [line.status for line in read_access_log(log, offset)] == [401]
+    assert read_access_log(tmp_path / "missing.log") == []
+
+
+class FakeGatewayStack:
+    def __init__(self, root: Path) -> None:
+        self.config = SimpleNamespace(run_dir=root)
+        self.components = {"api_gateway": SimpleNamespace(deny_file=root / "deny.conf",
+                                                          access_log=root / "access.log")}
+        self.reloads = 0
+        (root / "deny.conf").write_text("# deny-list\ndeny 10.9.9.9;\n")
+
+    def reload_gateway(self) -> None:
+        self.reloads += 1
+
+
+def test_deny_list_add_is_idempotent_and_remove_restores(tmp_path: Path) -> None:
+    stack = FakeGatewayStack(tmp_path)
+    add_deny(stack, "127.0.0.66")  # type: ignore[arg-type]
+    add_deny(stack, "127.0.0.66")  # type: ignore[arg-type]
+    assert denied(stack) == ["10.9.9.9", "127.0.0.66"]  # type: ignore[arg-type]
+    assert remove_denies(stack, ["127.0.0.66"]) is True  # type: ignore[arg-type]
+    assert remove_denies(stack, ["127.0.0.66"]) is False  # type: ignore[arg-type]
+    assert (tmp_path / "deny.conf").read_text() == "# deny-list\ndeny 10.9.9.9;\n"
+    assert stack.reloads == 3  # two adds (reload even when present) and one effective removal
+
+
+def test_only_an_address_reaches_the_deny_list(tmp_path: Path) -> None:
+    stack = FakeGatewayStack(tmp_path)
+    with pytest.raises(ValueError):
+        add_deny(stack, "127.0.0.66; include /etc/passwd")  # type: ignore[arg-type]
+    assert stack.reloads == 0
