@@ -1,15 +1,23 @@
-"""PostgreSQL access: a bounded psycopg pool with a checkout timeout and a server-side statement_timeout.
+"""PostgreSQL access: a bounded psycopg pool with a checkout timeout, a server-side statement_timeout and a
+client-side deadline.
 
-Every failure mode (pool exhausted, server gone, statement cancelled) becomes DependencyUnavailable within
-about `db_pool_timeout_s` or `db_statement_timeout_ms`, so a request never hangs on the database.
+Every failure mode (pool exhausted, server gone, statement cancelled, link black-holed) becomes
+DependencyUnavailable within about `db_pool_timeout_s` + the request deadline, so a request never hangs on
+the database. The client-side deadline matters when the network drops packets without closing anything:
+`statement_timeout` is enforced by a server that never received the query, and TCP keepalives never fire
+while a proxy (or a middlebox) acknowledges every byte. Found by the network-partition scenario (5.2).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -19,6 +27,39 @@ from .errors import DependencyUnavailable
 from .settings import ServiceSettings
 
 log = logging.getLogger("aarya.db")
+CHECK_DEADLINE_S = 1.0
+REQUEST_DEADLINE_MARGIN_S = 1.0
+
+
+def start_deadline(conn: psycopg.Connection[Any], seconds: float) -> threading.Timer:
+    """Cut the connection's socket unless cancelled within `seconds`: libpq then fails the pending call at
+    once (OperationalError) instead of waiting for an answer that will never come."""
+    timer = threading.Timer(seconds, _shutdown_socket, args=(conn, seconds))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+@contextmanager
+def client_deadline(conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
+    timer = start_deadline(conn, seconds)
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _shutdown_socket(conn: psycopg.Connection[Any], seconds: float) -> None:
+    try:
+        duplicate = socket.socket(fileno=os.dup(conn.pgconn.socket))  # libpq keeps owning its own descriptor
+    except (OSError, psycopg.Error):
+        return
+    with duplicate:
+        log.error("postgres client deadline of %.1fs exceeded: cutting the connection (timeout)", seconds)
+        try:
+            duplicate.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class Database:
@@ -30,10 +71,11 @@ class Database:
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
             timeout=settings.db_pool_timeout_s,
-            # Reconnect attempts never stop: a database outage must heal without a service restart.
-            reconnect_timeout=3600,
+            # A reconnect task gives up after 10 s (its backoff doubles with no cap); the next request starts
+            # a fresh one, so a long outage does not leave the pool asleep for as long again after it heals.
+            reconnect_timeout=10,
             max_idle=60,
-            check=ConnectionPool.check_connection,
+            check=self._check_connection,
             kwargs={
                 "connect_timeout": settings.db_connect_timeout_s,
                 "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
@@ -44,6 +86,13 @@ class Database:
             open=False,
         )
 
+        self.request_deadline_s = settings.db_statement_timeout_ms / 1000 + REQUEST_DEADLINE_MARGIN_S
+
+    def _check_connection(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's liveness check on checkout, bounded: a black-holed link would block it forever."""
+        with client_deadline(conn, CHECK_DEADLINE_S):
+            ConnectionPool.check_connection(conn)
+
     def open(self) -> None:
         self.pool.open(wait=False)
 
@@ -53,9 +102,12 @@ class Database:
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[dict[str, object]]]:
         """A pooled connection; the block runs in one transaction, committed on success."""
+        deadline: threading.Timer | None = None
         try:
+            # The deadline also covers the COMMIT/ROLLBACK the pool sends when the block exits.
             with self.pool.connection() as conn:
-                yield conn  # type: ignore[misc]
+                deadline = start_deadline(conn, self.request_deadline_s)
+                yield conn
         except PoolTimeout as exc:
             log.error("postgres pool timeout: %s", exc, extra=self.pool.get_stats())
             raise DependencyUnavailable("postgres", f"pool timeout: {exc}") from exc
@@ -65,6 +117,9 @@ class Database:
         except psycopg.OperationalError as exc:
             log.error("postgres error: %s", exc)
             raise DependencyUnavailable("postgres", str(exc)) from exc
+        finally:
+            if deadline is not None:
+                deadline.cancel()
 
     def ping(self) -> float:
         """Round-trip time of SELECT 1 in ms; raises DependencyUnavailable."""
