@@ -1,0 +1,297 @@
+"""Runbook 7.1: Slow database causes cascade ("database slowdown causes service timeouts, which cause more
+load on the database").
+
+    Inject:  under load, two faults at once: a transaction that locks every row of `products` FOR UPDATE and
+             stays open (a batch job stuck mid-transaction), and 100 ms of latency on commerce's link to
+             PostgreSQL (Toxiproxy `commerce__postgres`). Checkout needs those rows: its
+             INSERT INTO order_items checks the foreign key to products with FOR KEY SHARE, which waits for
+             the FOR UPDATE lock until the services' statement_timeout (3 s) cancels it. Landed when the
+             blocker is idle in transaction holding the rows (a FOR KEY SHARE NOWAIT probe is refused) and
+             the toxic is present.
+    Detect:  the runbook's blocking-query check, corrected to `wait_event_type = 'Lock'` (its
+             `wait_event IS NOT NULL` matches every idle backend), with the blockers from pg_blocking_pids(),
+             and its service-timeout grep of commerce's log, corrected to `grep -iE "timeout|timed out"`.
+    Recover: pg_terminate_backend(<blocking pid>) found with pg_blocking_pids(), and remove the latency toxic.
+             No restart, no scaling (steps 3-5): timeouts and the bounded pool are what should have kept the
+             cascade from spreading, and that is what is judged.
+    Verify:  the lock bit (checkouts failed during the fault); the blast radius stayed bounded: the endpoints
+             that do not write the locked rows (browse, product, search, cart, login...) kept succeeding, no
+             request hung beyond statement_timeout + margin, the lock queue and commerce's pool queue stayed
+             bounded; checkout works again right after the recovery; commerce was not restarted; no
+             acknowledged order lost.
+
+Checkout is about one request in fifteen of the load, so a shop that cannot sell at all still answers ~95%
+of its requests and would look "steady". Synthetic shoppers therefore check out every second for the whole
+run (four taking turns), each attempt recorded as the health probe `health:checkout` when it ends, ok when
+answered 201/202 within 2.5 s: the steady state (and so the RTO) includes "checkout works", as a
+synthetic-transaction monitor would. (Recorded at its start, a checkout that waited out the lock and went
+through after the recovery would count as working during the fault, and the RTO would end before the
+recovery began.)
+
+Targets (the runbook gives none for 7.1):
+  - MTTD 15 s: the synthetic checkout hits the lock within a second, and its timeout is logged 3 s later.
+  - RTO 30 s: the recovery is two API calls; what remains is the steady hold (5 s) and slack.
+  - unlocked endpoints >= 95% successful during the fault.
+  - no answer slower than 4.9 s: the shoppers give up at 5 s (locust's network_timeout), so a later answer
+    is a hang to them (and a bound at or above it could not see one). A blocked checkout needs
+    statement_timeout (3 s) + ~10 round trips through the toxic (1 s) + its wait for a pool connection,
+    which other blocked checkouts hold: the services' own timeouts allow up to 2 + 3 + 1 = 6 s, so this
+    holds only while the queue stays short (a fault left for 20 s, as in the control, does reach 5 s).
+  - at most 8 backends waiting on the lock (commerce's DB_POOL_MAX_SIZE) and 12 requests queued in
+    commerce's pool (the 8 shoppers and the 4 synthetic ones): the bounded pool bounds the queue.
+  - latency 100 ms: at 200 ms every blocked checkout answers its 503 after 5.0-5.2 s (3 s of lock wait and
+    10 round trips), after the shoppers gave up: statement_timeout bounds a statement, not a request.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from checks.verdict import Check
+from checks.windows import in_window, success_rate
+from fixtures.faults import LinkToxic
+from fixtures.faults.database import (BLOCKER_APP, RowLockBlocker, Together, admin_sql, all_of, lock_waits,
+                                      new_log_lines, queries_wait_on_locks, terminate_blockers)
+from fixtures.plugin import expect_scenario_failure
+from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
+from scenarios.common import (CONTROL_WAIT_S, Canary, answers_stayed_fast, failures_were_defined,
+                              fault_window, gateway, make_canary)
+
+SLOW_DATABASE = Targets(mttd_s=15.0, rto_s=30.0, rpo_s=0.0, lost_acknowledged_writes=0)
+EDGE = "commerce__postgres"
+LATENCY_MS = 100
+SHOPPER_TIMEOUT_MS = 5000   # locust's network_timeout (load/locustfile.py)
+MAX_ANSWER_MS = SHOPPER_TIMEOUT_MS - 100.0
+UNLOCKED_OPS = ("register", "login", "browse", "product", "search", "view_cart", "add_to_cart")
+UNLOCKED_SUCCESS_MIN = 0.95
+LOCK_WAITERS_MAX = 8        # commerce's DB_POOL_MAX_SIZE
+POOL_WAITING_MAX = 12       # the load's shoppers (--users default 8) and the synthetic ones
+# (psycopg_pool counts a waiter that timed out until a connection comes back: an upper bound of the queue)
+PROBE_INTERVAL_S = 1.0
+PROBE_SLO_S = 2.5           # a synthetic checkout slower than this failed (a lock wait is 3 s)
+PROBE_SHOPPERS = 4          # an attempt lasts at most PROBE_SLO_S plus the cart call: 4 keep the cadence
+DEFINED_ANSWERS = {503}
+TIMEOUT_GREP = "timeout|timed out"
+
+
+class QueueSampler:
+    """Samples, every `interval_s` until stopped, the backends waiting on a lock (pg_stat_activity) and the
+    requests waiting in commerce's pool (/health/ready `checks.postgres.pool.requests_waiting`)."""
+
+    def __init__(self, run: ScenarioRun, interval_s: float = 0.5) -> None:
+        self.run, self.interval_s = run, interval_s
+        self.lock_waiters: list[int] = []
+        self.pool_waiting: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="aarya-queue-sampler", daemon=True)
+        port = run.stack.config.services["commerce"].port
+        self._ready = f"{run.stack.config.url(port)}/health/ready"
+
+    def __enter__(self) -> QueueSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=3.0) as client:
+            while not self._stop.is_set():
+                try:
+                    self.lock_waiters.append(len(lock_waits(self.run.stack)))
+                except Exception:  # a sample lost is not a queue: the other samples judge
+                    pass
+                try:
+                    pool = client.get(self._ready).json()["checks"]["postgres"]["pool"]
+                    self.pool_waiting.append(int(pool.get("requests_waiting", 0)))
+                except (httpx.HTTPError, KeyError, ValueError, TypeError):
+                    pass
+                self._stop.wait(self.interval_s)
+
+
+class CheckoutProbe:
+    """Synthetic shoppers: every `interval_s` one of them puts its product in its cart and checks out, each
+    attempt recorded as the health probe `health:checkout`, ok on 201/202 within PROBE_SLO_S, at the time
+    the attempt ended. Attempts overlap: each of the `canaries` (one per thread, never two attempts on one
+    cart) takes its turn."""
+
+    def __init__(self, run: ScenarioRun, canaries: list[Canary], interval_s: float = PROBE_INTERVAL_S) -> None:
+        self.run, self.interval_s = run, interval_s
+        self._free: queue.Queue[Canary] = queue.Queue()
+        for canary in canaries:
+            self._free.put(canary)
+        self._pool = ThreadPoolExecutor(max_workers=len(canaries), thread_name_prefix="aarya-checkout-probe")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="aarya-checkout-probe", daemon=True)
+
+    def __enter__(self) -> CheckoutProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                canary = self._free.get(timeout=self.interval_s)
+            except queue.Empty:
+                continue
+            self._pool.submit(self._attempt, canary)
+            self._stop.wait(self.interval_s)
+
+    def _attempt(self, canary: Canary) -> None:
+        """One checkout, recorded as an observation at its end: a checkout that waited out the lock and went
+        through after the recovery shows as working after the recovery, not at the moment it was sent."""
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            with gateway(self.run) as client:
+                client.timeout = httpx.Timeout(PROBE_SLO_S)
+                client.post("/cart/items", json={"product_id": canary.product_id, "quantity": 1},
+                            headers=canary.auth).raise_for_status()
+                response = client.post("/checkout", headers={**canary.auth, "Idempotency-Key": str(uuid.uuid4())})
+            status = response.status_code
+            error = None if status in (201, 202) else response.text[:200]
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+        finally:
+            self._free.put(canary)
+        took_ms = round((time.monotonic() - started) * 1000, 1)
+        op = self.run.history.invoke("health:checkout", process="checkout-probe")
+        self.run.history.complete(op, "health:checkout", "fail" if error else "ok", status=status, error=error,
+                                  value={"took_ms": took_ms}, process="checkout-probe")
+
+
+def commerce_pid(run: ScenarioRun) -> int | None:
+    return next(s.pid for s in run.stack.status() if s.name == "commerce")
+
+
+def try_checkout(run: ScenarioRun, canary: Canary) -> Check:
+    """Checkout right after the recovery (still inside the fault's context, before any heal)."""
+    with gateway(run) as client:
+        client.timeout = httpx.Timeout(10.0)
+        response = client.post("/checkout", headers={**canary.auth, "Idempotency-Key": str(uuid.uuid4())})
+    return Check("checkout_works_after_recovery", response.status_code in (201, 202), response.status_code,
+                 "201 or 202", response.text[:200])
+
+
+def lock_bit_checkout(run: ScenarioRun) -> Check:
+    window = fault_window(run)
+    checkouts = in_window(run.ops(), window.start, window.end, ("checkout", "health:checkout"))
+    failed = [op for op in checkouts if op.outcome != "ok"]
+    return Check("lock_bit_checkout", len(failed) > 0, len(failed), "> 0",
+                 f"{len(failed)} of {len(checkouts)} checkouts (load and synthetic) failed in the fault window")
+
+
+def unlocked_endpoints_stayed_up(run: ScenarioRun) -> Check:
+    window = fault_window(run)
+    ops = in_window(run.ops(), window.start, window.end, UNLOCKED_OPS)
+    rate = success_rate(ops)
+    return Check("unlocked_endpoints_stayed_up", rate is not None and rate >= UNLOCKED_SUCCESS_MIN,
+                 None if rate is None else round(rate, 4), f">= {UNLOCKED_SUCCESS_MIN}",
+                 f"{len(ops)} ops of {', '.join(UNLOCKED_OPS)} in the fault window")
+
+
+def queues_stayed_bounded(sampler: QueueSampler) -> list[Check]:
+    most_locks = max(sampler.lock_waiters, default=None)
+    most_waiting = max(sampler.pool_waiting, default=None)
+    return [
+        Check("lock_queue_stayed_bounded", most_locks is not None and most_locks <= LOCK_WAITERS_MAX, most_locks,
+              f"<= {LOCK_WAITERS_MAX}", f"backends waiting on a Lock, {len(sampler.lock_waiters)} samples"),
+        Check("pool_queue_stayed_bounded", most_waiting is not None and most_waiting <= POOL_WAITING_MAX,
+              most_waiting, f"<= {POOL_WAITING_MAX}",
+              f"commerce pool requests_waiting, {len(sampler.pool_waiting)} samples"),
+    ]
+
+
+def nothing_left_behind(run: ScenarioRun) -> Check:
+    blocker = int(admin_sql(run.stack, "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                            (BLOCKER_APP,))[0][0])
+    with run.stack.toxiproxy() as toxiproxy:
+        toxics = [t.name for t in toxiproxy.proxy(EDGE).toxics]
+    return Check("fault_left_nothing_behind", blocker == 0 and not toxics, {"blocker": blocker, "toxics": toxics},
+                 {"blocker": 0, "toxics": []})
+
+
+def runbook_notes(run: ScenarioRun, noisy_waits: list[int], blockers: list[int]) -> None:
+    run.notes.append(
+        "runbook: `grep -i \"timeout|timed out\"` without -E looks for the literal text `timeout|timed out` "
+        "and matches nothing; used grep -iE")
+    if noisy_waits:
+        run.notes.append(
+            f"runbook: `WHERE wait_event IS NOT NULL` returned {noisy_waits[0]} rows at detection (idle backends "
+            "wait on ClientRead, background processes on their own events), not only the blocked; used "
+            "wait_event_type = 'Lock' and pg_blocking_pids()")
+    run.notes.append(
+        "runbook: its query-times check (`WHERE state = 'active'`) shows the blocked checkouts but never the "
+        "blocker, which is `idle in transaction`; pg_blocking_pids() names it")
+    if run.control is None:
+        run.notes.append(f"recovery terminated blocking pids {blockers}" if blockers else
+                         "recovery found no blocking pid (no lock waiter appeared)")
+    run.notes.append("runbook: steps 3-5 (scale commerce down, restart core_platform and commerce, scale up) "
+                     "were not done: the local stack runs one commerce, and the pools needed no restart")
+
+
+def slow_database(run: ScenarioRun) -> None:
+    run.steady_state()
+    shoppers = [make_canary(run, product_id=20 + i) for i in range(PROBE_SHOPPERS)]
+    canary = make_canary(run, product_id=12)
+    pid = commerce_pid(run)
+    timeouts_logged = new_log_lines(run.stack, "commerce", TIMEOUT_GREP, lines=500)
+    latency = LinkToxic(run.stack, EDGE, "latency", {"latency": LATENCY_MS})
+    blockers: list[int] = []
+    noisy_waits: list[int] = []
+    checks: list[Check] = []
+    with CheckoutProbe(run, shoppers):
+        with run.inject(Together(RowLockBlocker(run.stack, "products"), latency)), QueueSampler(run) as sampler:
+            run.detect("pg_stat_activity wait_event_type = 'Lock' (pg_blocking_pids); "
+                       f"commerce log | grep -iE \"{TIMEOUT_GREP}\"",
+                       all_of(queries_wait_on_locks(run.stack), timeouts_logged))
+            noisy_waits.append(int(admin_sql(run.stack, "SELECT count(*) FROM pg_stat_activity "
+                                                        "WHERE wait_event IS NOT NULL")[0][0]))
+
+            def recover() -> None:
+                blockers.extend(terminate_blockers(run.stack))
+                with run.stack.toxiproxy() as toxiproxy:
+                    toxiproxy.remove_toxic(EDGE, latency.toxic_name)
+
+            run.recover("pg_terminate_backend(<blocking pid>) from pg_blocking_pids(); remove the latency toxic",
+                        recover)
+            checks.append(try_checkout(run, canary))
+    runbook_notes(run, noisy_waits, blockers)
+    run.verify(
+        lock_bit_checkout,
+        unlocked_endpoints_stayed_up,
+        lambda r: answers_stayed_fast(r, MAX_ANSWER_MS),
+        lambda r: failures_were_defined(r, DEFINED_ANSWERS),
+        *queues_stayed_bounded(sampler),
+        *checks,
+        lambda r: Check("commerce_not_restarted", commerce_pid(r) == pid, commerce_pid(r), pid),
+        nothing_left_behind,
+    )
+
+
+@pytest.mark.cascade
+def test_slow_database_cascade(chaos):
+    slow_database(chaos.start("7.1", "Slow database causes cascade", SLOW_DATABASE))
+
+
+@pytest.mark.cascade
+@pytest.mark.control
+def test_slow_database_cascade_control_blocker_stays(chaos):
+    run = chaos.start("7.1", "Slow database causes cascade", SLOW_DATABASE, control=SKIP_RECOVERY,
+                      restore_timeout_s=CONTROL_WAIT_S)
+    with expect_scenario_failure() as failure:
+        slow_database(run)
+    assert {"checkout_works_after_recovery", "restored_within_rto_target"} <= {c.name for c in failure.value.failed}
