@@ -45,6 +45,7 @@ from .stack_env import write_stack_env
 
 log = logging.getLogger("aarya.driver")
 MONITOR_INTERVAL_S = 0.05
+SQL_ATTEMPTS = 5
 
 
 class LocalDriver:
@@ -350,9 +351,17 @@ class LocalDriver:
         """Run SQL as the superuser over the Unix socket (the operator's path, not through Toxiproxy)."""
         pg = self.components["postgres"]
         assert isinstance(pg, Postgres)
-        with psycopg.connect(pg.admin_conninfo(), autocommit=True) as conn:
-            cursor = conn.execute(query, params)
-            return cursor.fetchall() if cursor.description else []
+        for attempt in range(SQL_ATTEMPTS):
+            try:
+                with psycopg.connect(pg.admin_conninfo(), autocommit=True) as conn:
+                    cursor = conn.execute(query, params)
+                    return cursor.fetchall() if cursor.description else []
+            except psycopg.OperationalError as exc:
+                # At a full server, refused app connections hold a reserved slot for a few milliseconds.
+                if "too many clients" not in str(exc) or attempt == SQL_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def redis(self) -> redis.Redis:
         return redis.Redis(host=self.config.host, port=self.config.redis.port, socket_timeout=2,
