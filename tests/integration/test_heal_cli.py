@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,26 +12,29 @@ import pytest
 from stack.drivers.local import LocalDriver
 from stack.drivers.local import cgroups, mounts
 from stack.waits import wait_until
+from tests.integration.test_local_driver import write_toml
 
 pytestmark = pytest.mark.integration
 
 
-def heal(stack: LocalDriver) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AARYA_RUN_DIR": str(stack.config.run_dir)}
-    return subprocess.run([sys.executable, "-m", "aarya_chaos.cli", "heal"], capture_output=True, text=True,
-                          timeout=60, env=env)
+def heal(stack: LocalDriver, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    config = write_toml(stack.config, tmp_path / "stack.toml")  # the CLI must find this very stack
+    return subprocess.run([sys.executable, "-m", "aarya_chaos.cli", "--config", str(config), "heal"],
+                          capture_output=True, text=True, timeout=60)
 
 
-def test_heal_clears_toxics_disabled_proxies_and_paused_processes(stack: LocalDriver) -> None:
+def test_heal_clears_toxics_disabled_proxies_and_paused_processes(stack: LocalDriver, tmp_path: Path) -> None:
     with stack.toxiproxy() as toxiproxy:
         toxiproxy.add_toxic("commerce__postgres", type="latency", name="left_behind", attributes={"latency": 500})
         toxiproxy.set_enabled("gateway__payment", False)
+    deny_file = stack.config.run_dir / "nginx" / "deny.conf"
+    deny_file.write_text(deny_file.read_text() + "deny 127.0.0.99;\n")
     stack.pause("event_compactor")
     pid = {s.name: s.pid for s in stack.status()}["event_compactor"]
     wait_until("event_compactor", "SIGSTOP delivered", lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED,
                timeout_s=5)
 
-    result = heal(stack)
+    result = heal(stack, tmp_path)
 
     assert result.returncode == 0, result.stderr
     with stack.toxiproxy() as toxiproxy:
@@ -41,6 +43,7 @@ def test_heal_clears_toxics_disabled_proxies_and_paused_processes(stack: LocalDr
     wait_until("event_compactor", "SIGCONT delivered", lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED,
                timeout_s=5)
     assert "toxiproxy: every proxy enabled" in result.stdout
+    assert "deny 127.0.0.99" not in deny_file.read_text() and "removed 1 deny line" in result.stdout
 
 
 @pytest.mark.skipif(cgroups.memory_cgroup_support() is not None or mounts.mount_support() is not None,
@@ -54,7 +57,7 @@ def test_heal_releases_leftover_cgroups_and_mounts(stack: LocalDriver, tmp_path:
         mountpoint.mkdir(parents=True, exist_ok=True)
         mounts.mount_tmpfs(mountpoint, 4 << 20)
 
-        result = heal(stack)
+        result = heal(stack, tmp_path)
 
         assert result.returncode == 0, result.stderr
         assert not cgroup.exists()
