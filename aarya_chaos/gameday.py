@@ -13,7 +13,9 @@ picked with `-k`, `-s` so the terminal belongs to the game day, and the plugin
 `aarya_chaos.gameday_plugin`, which
 
 - asks before the fault is injected and before the recovery is applied (answer no: every fault is
-  healed and the game day stops; `--auto` answers yes and asks nothing),
+  healed and the game day stops; `--auto` answers yes and asks nothing). On a terminal the question is
+  shown inside the live view, which keeps running, and one key answers it (y or Enter = yes, n = no);
+  without a terminal (a pipe) it is rich's Confirm.ask, a line per answer,
 - shows a live view while the scenario runs: the load's success rate and p95 latency over the last 10 s,
   each component's process (running, pid) and health, the phase and the timeline, the elapsed time,
 - writes the incident report when the scenario ends and prints where it is.

@@ -8,8 +8,10 @@ It implements the scenario hooks of fixtures/plugin.py (optional hooks: the plug
                                     (running, pid) from `run.stack.status()` and its health from the probes,
                                     the phase and timeline from the run's events, the elapsed time, and
                                     MTTD/RTO against their targets
-    pytest_aarya_before_step        ask before `inject` and before `recover` (rich Confirm); no = heal every
-                                    fault and stop the session (pytest.exit); `--gameday-auto` asks nothing
+    pytest_aarya_before_step        ask before `inject` and before `recover`: on a terminal inside the
+                                    running view, one key (read_yes_no), else rich Confirm.ask; no = heal
+                                    every fault and stop the session (pytest.exit); `--gameday-auto` asks
+                                    nothing
     pytest_aarya_scenario_finished  stop the view, write the incident report to <reports dir>/gameday/
                                     (reports.incident, or a minimal one if that module is missing), print
                                     the verdict, the checks and the report's path
@@ -29,6 +31,8 @@ import importlib
 import json
 import logging
 import math
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -186,6 +190,7 @@ class LiveView:
         self.tail = HistoryTail(run.history_dir)
         self.started = time.monotonic()
         self.notes: list[tuple[float, str]] = []  # (mono, text): the game day's own lines in the timeline
+        self.prompt: tuple[str, str] | None = None  # (question, what comes next) shown while waiting for a key
         self._live: Live | None = None
         self._lock = threading.Lock()
 
@@ -254,7 +259,13 @@ class LiveView:
         lines = sorted([(e.mono, e.f + _event_detail(e)) for e in self.tail.events] + self.notes)[-7:]
         timeline = Text("\n".join(f"{m - t0:+6.1f}s  {text}" for m, text in lines) or "(no events yet)", style="dim")
         title = f"game day: {escape(run.id)} {escape(run.name)}" + (f" (control: {escape(run.control)})" if run.control else "")
-        return Panel(Group(head, Text(""), components, Text(""), timeline), title=title, title_align="left",
+        parts: list[RenderableType] = [head, Text(""), components, Text(""), timeline]
+        if self.prompt is not None:
+            question, step = self.prompt
+            parts += [Text(""), Text(f"next: {step}", style="bold"),
+                      Text(f" {question}  y / Enter = yes, n = no (heal everything and stop) ",
+                           style="bold black on yellow")]
+        return Panel(Group(*parts), title=title, title_align="left",
                      subtitle="Ctrl-C heals every fault at once and stops", subtitle_align="left")
 
     def _fault_clock(self, now: float) -> str:
@@ -284,6 +295,30 @@ class LiveView:
                 running = now - injected.mono
                 parts.append((f"{label} {running:.0f}s... / {target:.0f}s   ", "yellow" if running <= target else "red"))
         return Text.assemble(*parts) if parts else Text("-")
+
+
+def read_yes_no(fd: int) -> bool:
+    """One key from a terminal, without echo and without Enter: y/Y/Enter = yes, n/N = no (others ignored).
+
+    Keys typed before the question are discarded (setcbreak flushes pending input), so a key pressed while
+    watching does not answer it. cbreak mode keeps ISIG: Ctrl-C still raises KeyboardInterrupt (after the
+    heal registry's handler)."""
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        while True:
+            key = os.read(fd, 1)
+            if not key:
+                raise EOFError
+            if key in (b"y", b"Y", b"\n", b"\r"):
+                return True
+            if key in (b"n", b"N"):
+                return False
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def _mmss(seconds: float) -> str:
@@ -368,9 +403,19 @@ class GameDay:
             if view is not None:
                 view.note(f"auto: {description}")
             return
+        question = {"inject": "Inject the fault now?", "recover": "Apply the recovery now?"}.get(step, f"{step} now?")
+        if view is not None and self.console.is_terminal and sys.stdin.isatty():
+            view.prompt = (question, description)  # the view keeps running: the room watches while deciding
+            try:
+                go = read_yes_no(sys.stdin.fileno())
+            except EOFError:
+                go = False
+            finally:
+                view.prompt = None
+            self._answered(run, step, description, go)
+            return
         if view is not None:
             view.stop()
-        question = {"inject": "Inject the fault now?", "recover": "Apply the recovery now?"}.get(step, f"{step} now?")
         context = ""
         if step == "recover" and run.timeline.injected is not None:
             active = time.monotonic() - run.timeline.injected
@@ -383,7 +428,13 @@ class GameDay:
             go = Confirm.ask(question, default=True, console=self.console)
         except EOFError:
             go = False
+        self._answered(run, step, description, go)
+
+    def _answered(self, run: Any, step: str, description: str, go: bool) -> None:
+        view = self.view
         if not go:
+            if view is not None:
+                view.stop()
             STATE.aborted, STATE.aborted_at = "declined", f"answered no before {step}"
             healed = run.registry.heal_all()
             names = ", ".join(h.name for h in healed) or "nothing was injected"
@@ -391,7 +442,7 @@ class GameDay:
             pytest.exit(f"game day stopped before {step}: every fault healed", returncode=3)
         if view is not None:
             view.note(f"go: {description}")
-            view.start()
+            view.start()  # a no-op when it kept running
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -411,6 +462,14 @@ class GameDay:
             self.view.stop()
         report = dict(record)
         if STATE.aborted is not None:
+            # verify() never ran: what the timeline did measure still goes into the report
+            measured = dict(record.get("measured") or {})
+            timeline = run.timeline
+            if measured.get("mttd_s") is None and timeline.injected is not None and timeline.detected is not None:
+                measured["mttd_s"] = round(timeline.detected - timeline.injected, 3)
+            if measured.get("rto_s") is None and timeline.injected is not None and timeline.restored is not None:
+                measured["rto_s"] = round(timeline.restored - timeline.injected, 3)
+            report["measured"] = measured
             report["verdict"] = "aborted"
             report["reason"] = f"game day aborted ({STATE.aborted_at}); every pending fault was healed. " + \
                 str(record.get("reason") or "")

@@ -199,3 +199,30 @@ def test_minimal_incident_report(tmp_path: Path) -> None:
     assert path.name == "3.2-Commerce_service_unavailable.md"
     assert "**Incident ID:** INC-20261128-3.2" in text and "**Status:** Identified" in text
     assert "| 2026-11-28T16:22:19.426+00:00 | Incident detected |" in text and "Ctrl-C" in text
+
+
+def test_read_yes_no_from_a_terminal() -> None:
+    import os
+    import termios
+    import threading
+
+    controller, terminal = os.openpty()
+
+    def answer(keys: bytes) -> bool:
+        # keys typed before the question are flushed: type once it is asked
+        typist = threading.Timer(0.3, os.write, (controller, keys))
+        typist.start()
+        try:
+            return plugin.read_yes_no(terminal)
+        finally:
+            typist.join()
+
+    try:
+        before = termios.tcgetattr(terminal)
+        assert answer(b"xqn") is False  # other keys are ignored; n = no
+        assert answer(b"\r") is True  # Enter = yes (the default)
+        assert answer(b"Y") is True
+        assert termios.tcgetattr(terminal) == before  # echo and line mode restored
+    finally:
+        os.close(controller)
+        os.close(terminal)
