@@ -390,7 +390,6 @@ def _read_substitution(text: str, i: int) -> int:
     stack = ["$("]
     j = i + 2
     while j < len(text) and stack:
-        before = len(stack)
         c = text[j]
         top = stack[-1]
         if top == "'":
@@ -415,7 +414,6 @@ def _read_substitution(text: str, i: int) -> int:
             stack.append("(")
         elif c == ")":
             stack.pop()
-        del before
         j += 1
     return j
 
@@ -448,7 +446,7 @@ def lex(text: str) -> list[list[Stage]]:
             flush(i)
             i += 1
             continue
-        if c in "|&;" or (c in "<>" and text[i:i + 2] != "<(") :
+        if c in "|&;" or (c in "<>" and text[i:i + 2] != "<("):
             if c in "<>" and raw_start is not None and "".join(value).isdigit():
                 value, raw_start = [], None  # 2>&1: the fd number belongs to the redirect
             flush(i)
@@ -1782,7 +1780,7 @@ def _check_sql_live(check: CommandCheck, st: SqlStatement, label: str, database:
                 check.add("ok", f"{label}ran read-only{where}, statement_timeout {SQL_TIMEOUT_MS // 1000}s: "
                                 f"{_rows_text(names, rows_all[:1], len(rows_all))}")
             elif st.verb in ("SELECT", "WITH", "VALUES", "TABLE", "INSERT", "UPDATE", "DELETE", "MERGE"):
-                text, count = st.parameterised()
+                text, _ = st.parameterised()
                 conn.execute(f"PREPARE aarya_runbook_check AS {text}".encode())
                 conn.execute(b"DEALLOCATE aarya_runbook_check")
                 what = "; ".join(effects) or f"{st.verb} writes ({st.category})"
@@ -1790,7 +1788,6 @@ def _check_sql_live(check: CommandCheck, st: SqlStatement, label: str, database:
                     what = f"read-only {st.verb}"
                 check.add("dry-run", f"{label}validated with PREPARE{where}, not executed: {what}"
                                      + (f"; {needs}" if needs else ""))
-                del count
             else:
                 check.add("dry-run", f"{label}{st.verb} is a utility statement: not validated, not run")
         except psycopg.Error as exc:
