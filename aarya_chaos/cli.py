@@ -6,6 +6,8 @@
     aarya-chaos status             each component: pid, running, ready
     aarya-chaos logs COMPONENT     the end of a component's log
     aarya-chaos gate               exit non-zero when a scenario missed a target or a control did not bite
+    aarya-chaos runbook-check MD   check a runbook's SQL, redis-cli, grep and curl commands
+    aarya-chaos gameday SCENARIO   run one scenario step by step for the people in the room
     aarya-chaos heal               undo faults a crashed run left behind (toxics, paused processes,
                                    cgroups, mounts)
 """
@@ -140,9 +142,32 @@ def cmd_heal(config: StackConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runbook_check(config: StackConfig, args: argparse.Namespace) -> int:
+    from aarya_chaos import runbook_check
+
+    return runbook_check.main(_passthrough(args))
+
+
+def cmd_gameday(config: StackConfig, args: argparse.Namespace) -> int:
+    from aarya_chaos import gameday
+
+    return gameday.main(_passthrough(args))
+
+
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    """The subcommand's own arguments; the global --config goes along unless it has its own."""
+    rest: list[str] = list(args.rest)
+    own = rest[:rest.index("--")] if "--" in rest else rest
+    if args.config is not None and not any(a == "--config" or a.startswith("--config=") for a in own):
+        rest = ["--config", str(args.config), *rest]
+    return rest
+
+
+PASSTHROUGH = ("runbook-check", "gameday")
+
 COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], int]] = {
     "install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status, "logs": cmd_logs,
-    "heal": cmd_heal,
+    "heal": cmd_heal, "runbook-check": cmd_runbook_check, "gameday": cmd_gameday,
 }
 
 
@@ -163,11 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=60)
     sub.add_parser("heal", help="undo leftover faults")
     add_gate_command(sub)
+    for name, text in (("runbook-check", "check a runbook's commands against the live stack"),
+                       ("gameday", "run one scenario for the people in the room")):
+        sub.add_parser(name, help=text, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown and args.command not in PASSTHROUGH:
+        build_parser().error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.rest = unknown + list(args.rest)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "gate":  # reads only a summary: a broken stack config must not break the gate
