@@ -1,0 +1,181 @@
+"""Runbook 3.1: Core Platform service OOM (runs out of memory and is killed).
+
+    Inject:  put core_platform under a memory limit the kernel enforces (a memory cgroup, what a container's
+             memory limit is) of 8 MiB of *new* memory, then a burst of logins arrives (16 at once, as after
+             a push notification). Each login verifies an argon2id hash, which needs ~19 MiB, so the kernel's
+             OOM killer SIGKILLs the service: exit status 137 and the cgroup's oom_kill counter moves. No bug
+             is planted; the limit is simply too small for the service's working set.
+             Preparation, before the steady state: core_platform is restarted (a fresh deploy). The cgroup
+             only charges memory allocated after the limit is set, and a long-running process keeps the
+             argon2 buffers it freed in its malloc arenas, reusing them uncharged; a fresh process has to
+             grow to serve the burst, as a container whose limit counts all its memory would.
+    Detect:  the OOM event (`docker events --filter event=oom`: the driver's `oom_killed` event, read from
+             the cgroup's OOM counter when the process exits).
+    Recover: `docker-compose restart core_platform`, `grep -i "out of memory\\|OOM\\|killed"` in the logs, and
+             raise the memory limit to one the service's working set fits (512 MiB of new memory: glibc
+             keeps a freed 19 MiB argon2 buffer in each of up to 16 malloc arenas, plus the interpreter), as
+             `docker-compose up -d` with a bigger limit would.
+    Verify:  login and /auth/me work again; a session created before the fault still validates (sessions
+             live in Redis, not in the process: nobody is logged out); logins under the raised limit kill
+             nothing; no request hung, every failure was a defined 502/503/504; no acknowledged order lost.
+
+Targets (the runbook gives none for 3.1): MTTD 15 s, because the kernel reports the kill the moment it
+happens (the same target as 3.2's crash); RTO 60 s, a restart of a stateless service plus the 5 s steady
+hold, as for 3.2; RPO 0 and no acknowledged order lost, since core_platform holds no orders and its
+sessions are in Redis.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from checks.verdict import Check
+from fixtures.faults.memory import MemoryLimitOOM, oom_event_seen
+from fixtures.plugin import expect_scenario_failure
+from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
+from scenarios.common import (CONTROL_WAIT_S, Canary, answers_stayed_fast, failures_were_defined, gateway,
+                              make_canary)
+from stack.drivers.base import MemoryLimit
+from stack.drivers.local.cgroups import memory_cgroup_support
+
+CORE_PLATFORM_OOM = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
+SERVICE = "core_platform"
+MiB = 1 << 20
+TOO_SMALL = 8 * MiB      # less than one argon2id hash (19 MiB): the first login that needs new memory dies
+# What the working set needs: glibc keeps each freed 19 MiB argon2 buffer in the malloc arena of the thread
+# that hashed, up to 16 arenas (8 per core on this 2-core box): ~300 MiB, plus the interpreter's churn.
+RAISED = 512 * MiB
+BURST = 16               # logins at once: more than its 2 hashing slots, so fresh threads (arenas) hash
+BURST_ROUNDS = 5         # the most bursts we send; the first one normally does it
+MAX_ANSWER_MS = 2500.0
+DEFINED_ANSWERS = {502, 503, 504}
+SERVED_ANSWERS = {"200", "503"}  # a login burst is served, or refused fast by the bounded hashing queue
+PASSWORD = "canary password"  # scenarios.common.make_canary's
+OOM_GREP = r"out of memory|OOM|killed"  # the runbook's `grep -i "out of memory\|OOM\|killed"`
+
+
+def log_in(run: ScenarioRun, canary: Canary, times: int) -> list[int | str]:
+    """The canary logs in `times` times, all at once; the answers (a status, or the transport error)."""
+
+    def one(client: httpx.Client) -> int | str:
+        try:
+            return client.post("/auth/login", json={"email": canary.email, "password": PASSWORD}).status_code
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+
+    with gateway(run) as client, ThreadPoolExecutor(times) as pool:
+        return list(pool.map(one, [client] * times))
+
+
+def login_bursts(run: ScenarioRun, canary: Canary) -> list[list[int | str]]:
+    """Bursts of logins until one is not all 200 (the service died), at most BURST_ROUNDS."""
+    bursts = []
+    for _ in range(BURST_ROUNDS):
+        bursts.append(log_in(run, canary, BURST))
+        if any(answer != 200 for answer in bursts[-1]):
+            break
+    return bursts
+
+
+def runbook_log_grep(run: ScenarioRun, pid: int | None) -> None:
+    """Step 2, `docker logs aarya_core_platform | grep -i "out of memory\\|OOM\\|killed"`, recorded in the notes.
+
+    A SIGKILLed process writes no last words: the OOM kill is in the kernel's log, not the service's.
+    """
+    service = run.stack.grep_logs(SERVICE, OOM_GREP, lines=200)
+    try:
+        dmesg = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=5).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        dmesg = []
+    kernel = [line.strip() for line in dmesg if f"process {pid} " in line and "out of memory" in line.lower()]
+    run.notes.append(f"runbook 3.1 step 2: the grep finds {len(service)} line(s) in core_platform's own log and "
+                     f"{kernel[-1] if kernel else 'nothing'} in the kernel log (dmesg)")
+    if not service:
+        run.notes.append("runbook: `docker logs aarya_core_platform | grep -i \"out of memory\\|OOM\\|killed\"` "
+                         "cannot find an OOM kill: the kernel SIGKILLs the process, which logs nothing; used "
+                         "the OOM event (docker events / State.OOMKilled) and the kernel log (dmesg) instead")
+
+
+def auth_works_again(run: ScenarioRun, canary: Canary) -> Check:
+    with gateway(run) as client:
+        login = client.post("/auth/login", json={"email": canary.email, "password": PASSWORD})
+        token = login.json().get("token") if login.status_code == 200 else None
+        me = client.get("/auth/me", headers={"authorization": f"Bearer {token}"}) if token else None
+    measured = {"login": login.status_code, "me": me.status_code if me is not None else None}
+    return Check("login_and_me_work_after_recovery", measured == {"login": 200, "me": 200}, measured,
+                 {"login": 200, "me": 200})
+
+
+def session_survived(run: ScenarioRun, canary: Canary) -> Check:
+    with gateway(run) as client:
+        me = client.get("/auth/me", headers=canary.auth)
+    email = me.json().get("email") if me.status_code == 200 else None
+    return Check("session_from_before_the_oom_still_valid", email == canary.email,
+                 {"status": me.status_code, "email": email}, {"status": 200, "email": canary.email},
+                 "sessions live in Redis, so the OOM kill logged nobody out")
+
+
+def logins_fit_raised_limit(run: ScenarioRun, canary: Canary, raised: list[MemoryLimit]) -> Check:
+    name = "logins_fit_under_the_raised_limit"
+    if not raised:
+        return Check(name, False, None, f"{RAISED} bytes", "the limit was never raised (recovery skipped)")
+    before = raised[0].oom_kills()
+    answers = Counter(str(a) for _ in range(2) for a in log_in(run, canary, BURST))
+    after, usage = raised[0].oom_kills(), raised[0].usage_bytes()
+    served = answers["200"] > 0 and set(answers) <= SERVED_ANSWERS
+    return Check(name, served and after == before,
+                 {"answers": dict(answers), "oom_kills": after - before, "usage_bytes": usage},
+                 {"answers": sorted(SERVED_ANSWERS), "oom_kills": 0},
+                 f"two bursts of {BURST} logins under a {RAISED}-byte limit; 503 is the hasher's own bounded "
+                 "queue saying 'overloaded', a 502 would mean the service died")
+
+
+def core_platform_oom(run: ScenarioRun) -> None:
+    reason = memory_cgroup_support()
+    if reason is not None:
+        pytest.skip(f"3.1 needs a kernel-enforced memory limit: {reason}")
+    run.stack.restart(SERVICE)  # preparation: a fresh process (see the docstring)
+    run.notes.append("preparation: core_platform restarted before the steady state, so that its memory "
+                     "growth is charged to the limit")
+    run.steady_state()
+    canary = make_canary(run)
+    raised: list[MemoryLimit] = []
+
+    def recover() -> None:
+        run.stack.release_memory_limit(SERVICE)  # the limit that was too small...
+        run.stack.restart(SERVICE)               # 1. docker-compose restart core_platform
+        runbook_log_grep(run, fault.pid)         # 2. grep the logs for OOM
+        raised.append(run.stack.limit_memory(SERVICE, RAISED))  # 3. a limit it fits, `docker-compose up -d`
+
+    fault = MemoryLimitOOM(run.stack, SERVICE, TOO_SMALL, pressure=lambda: login_bursts(run, canary))
+    with run.inject(fault):
+        run.detect("docker events --filter event=oom (the oom_killed event)", oom_event_seen(fault))
+        run.recover("docker-compose restart core_platform; raise its memory limit", recover)
+        raised_check = logins_fit_raised_limit(run, canary, raised)
+    run.verify(
+        raised_check,
+        lambda r: auth_works_again(r, canary),
+        lambda r: session_survived(r, canary),
+        lambda r: answers_stayed_fast(r, MAX_ANSWER_MS),
+        lambda r: failures_were_defined(r, DEFINED_ANSWERS),
+    )
+
+
+@pytest.mark.service
+def test_core_platform_oom(chaos):
+    core_platform_oom(chaos.start("3.1", "Core Platform service OOM", CORE_PLATFORM_OOM))
+
+
+@pytest.mark.service
+@pytest.mark.control
+def test_core_platform_oom_control_without_restart(chaos):
+    run = chaos.start("3.1", "Core Platform service OOM", CORE_PLATFORM_OOM, control=SKIP_RECOVERY,
+                      restore_timeout_s=CONTROL_WAIT_S)
+    with expect_scenario_failure() as failure:
+        core_platform_oom(run)
+    assert "restored_within_rto_target" in {c.name for c in failure.value.failed}
