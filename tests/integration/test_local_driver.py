@@ -56,9 +56,29 @@ def cli(config_file: Path, *args: str, timeout: float = 120) -> subprocess.Compl
                           capture_output=True, text=True, timeout=timeout)
 
 
+_started: list[subprocess.Popen[str]] = []
+
+
 def start_up_in_background(config_file: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "aarya_chaos.cli", "--config", str(config_file), "up", "--fresh"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up = subprocess.Popen([sys.executable, "-m", "aarya_chaos.cli", "--config", str(config_file), "up", "--fresh"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _started.append(up)
+    return up
+
+
+@pytest.fixture(autouse=True)
+def no_up_process_left(nothing_left_behind: None) -> Iterator[None]:
+    """Whatever a test did, its `aarya-chaos up` is ended and its pipe closed (before the leftover check)."""
+    yield
+    while _started:
+        up = _started.pop()
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)  # a clean teardown, as from Ctrl-C
+            try:
+                up.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                up.kill()
+        up.communicate()
 
 
 def stack_processes(config: StackConfig) -> list[psutil.Process]:
