@@ -6,7 +6,7 @@ The stack runs on the session config's ports shifted by AARYA_DOCKER_PORT_OFFSET
 own run directory and container names, so it runs beside the session's local stack:
 
     AARYA_DOCKER_PORT_OFFSET=0 .venv/bin/python -m pytest tests/integration/test_docker_driver.py \
-        --stack-config /tmp/helper7.toml
+        --stack-config my-stack.toml
 """
 
 from __future__ import annotations
