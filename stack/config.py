@@ -208,6 +208,15 @@ class StackConfig(_Model):
             "services": {n: s.model_copy(update={"port": s.port + offset}) for n, s in self.services.items()},
         })
 
+    def to_toml(self) -> str:
+        """The run dir and every port, as an aarya-chaos.toml that `load_config` reads back."""
+        lines = [f'run_dir = "{self.run_dir}"', "[postgres]", f"port = {self.postgres.port}",
+                 "[redis]", f"port = {self.redis.port}", "[gateway]", f"port = {self.gateway.port}",
+                 "[toxiproxy]", f"port = {self.toxiproxy.port}", f"proxy_port_base = {self.toxiproxy.proxy_port_base}"]
+        for name, service in self.services.items():
+            lines += [f"[services.{name}]", f"port = {service.port}"]
+        return "\n".join(lines) + "\n"
+
     def service_names(self) -> Iterator[str]:
         """Services in dependency order (a service after everything it calls)."""
         done: set[str] = set()

@@ -212,7 +212,7 @@ def test_memory_limit_oom_kill_is_observed(dstack: StackDriver) -> None:
             pipe.execute()
     assert _wait_event(dstack, since, "redis", "oom_killed")
     assert _wait_event(dstack, since, "redis", "exited").exit_code == 137
-    assert limit.oom_kills() == 1 and limit.oom_killed()  # type: ignore[attr-defined]
+    assert limit.oom_kills() >= 1 and limit.oom_killed()  # type: ignore[attr-defined]  # the kernel may kill twice
     dstack.restart("redis")  # lifts the limit, as a restarted process leaves its cgroup
     assert limit.limit_bytes() is None
     assert dstack.redis_cli("ping") == (0, "PONG\n")

@@ -23,12 +23,7 @@ TIMEOUT_S = 420
 
 
 def write_toml(config: StackConfig, path: Path) -> Path:
-    lines = [f'run_dir = "{config.run_dir}"', "[postgres]", f"port = {config.postgres.port}",
-             "[redis]", f"port = {config.redis.port}", "[gateway]", f"port = {config.gateway.port}",
-             "[toxiproxy]", f"port = {config.toxiproxy.port}", f"proxy_port_base = {config.toxiproxy.proxy_port_base}"]
-    for name, service in config.services.items():
-        lines += [f"[services.{name}]", f"port = {service.port}"]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(config.to_toml())
     return path
 
 

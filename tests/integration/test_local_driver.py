@@ -27,14 +27,7 @@ OFFSET = 100
 
 
 def write_toml(config: StackConfig, path: Path) -> Path:
-    lines = [f'run_dir = "{config.run_dir}"',
-             "[postgres]", f"port = {config.postgres.port}",
-             "[redis]", f"port = {config.redis.port}",
-             "[gateway]", f"port = {config.gateway.port}",
-             "[toxiproxy]", f"port = {config.toxiproxy.port}", f"proxy_port_base = {config.toxiproxy.proxy_port_base}"]
-    for name, service in config.services.items():
-        lines += [f"[services.{name}]", f"port = {service.port}"]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(config.to_toml())
     return path
 
 
@@ -85,7 +78,9 @@ def stack_processes(config: StackConfig) -> list[psutil.Process]:
     """Every live process that belongs to a stack on these ports or in this run dir."""
     marker_ports = {str(p) for p in config.listen_ports().values()}
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue  # dead, holding no port or lock; this machine's init reaps orphans slowly
         cmd = " ".join(proc.info["cmdline"] or [])
         if str(config.run_dir) in cmd or any(f"--port {p}" in cmd or f"-port {p}" in cmd for p in marker_ports):
             found.append(proc)

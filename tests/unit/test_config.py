@@ -49,3 +49,10 @@ def test_port_offset_shifts_everything() -> None:
     base = load_config()
     shifted = base.with_port_offset(100)
     assert {k: v + 100 for k, v in base.listen_ports().items()} == shifted.listen_ports()
+
+
+def test_to_toml_reads_back_as_the_same_stack(tmp_path: Path) -> None:
+    shifted = load_config().with_port_offset(300, run_dir=tmp_path / "run")
+    path = tmp_path / "c.toml"
+    path.write_text(shifted.to_toml())
+    assert load_config(path) == shifted
