@@ -26,6 +26,7 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 import docker
+import psutil
 from docker.errors import DockerException
 
 log = logging.getLogger("aarya.docker.engine")
@@ -58,8 +60,35 @@ def docker_client(timeout_s: int = 60) -> docker.DockerClient:
     return docker.from_env(timeout=timeout_s)
 
 
+def _unix_socket_path() -> str | None:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return host.removeprefix("unix://") if host.startswith("unix://") else None
+
+
+def _socket_ping_problem(path: str, timeout_s: float = 5.0) -> str | None:
+    # docker-py's client asks the engine for its API version while it is constructed; when that
+    # fails (dockerd still starting) the half-built client leaks its socket. A raw /_ping first
+    # keeps the start-up poll from leaking one socket per round.
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout_s)
+            conn.connect(path)
+            conn.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            status_line = conn.recv(64).split(b"\r\n", 1)[0].decode(errors="replace")
+    except OSError as exc:
+        return f"no Docker engine answers on {path}: {exc}"
+    if " 200 " not in f"{status_line} ":
+        return f"the Docker engine on {path} answered /_ping with {status_line!r}"
+    return None
+
+
 def engine_reason() -> str | None:
     """None when the Docker API answers a ping, else why not (no side effects)."""
+    path = _unix_socket_path()
+    if path is not None:
+        problem = _socket_ping_problem(path)
+        if problem is not None:
+            return problem
     try:
         client = docker_client(timeout_s=5)
     except DockerException as exc:
@@ -109,22 +138,48 @@ def _apt_install(packages: tuple[str, ...]) -> str | None:
 def _start_dockerd(timeout_s: float) -> str | None:
     DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting dockerd (log: %s)", DOCKERD_LOG)
-    with DOCKERD_LOG.open("ab") as out:
-        process = subprocess.Popen(["dockerd", *DOCKERD_ARGS], stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    pid = _launch_detached_dockerd()
     deadline = time.monotonic() + timeout_s
     reason = engine_reason()
     while reason is not None:
-        code = process.poll()
-        if code is not None:
-            return f"dockerd exited with status {code} at start; end of {DOCKERD_LOG}:\n{_tail(DOCKERD_LOG)}"
+        if not _alive(pid):
+            return f"dockerd exited at start; end of {DOCKERD_LOG}:\n{_tail(DOCKERD_LOG)}"
         if time.monotonic() >= deadline:
-            process.terminate()
+            _stop(pid)
             return f"dockerd did not answer within {timeout_s:.0f}s; end of {DOCKERD_LOG}:\n{_tail(DOCKERD_LOG)}"
         time.sleep(0.25)
         reason = engine_reason()
-    log.info("dockerd (pid %d) is up", process.pid)
+    log.info("dockerd (pid %d) is up", pid)
     return None
+
+
+def _launch_detached_dockerd() -> int:
+    # dockerd outlives the run on purpose (the engine and its images are reused), so it is started
+    # through a shell that exits at once: it is then nobody's child here, and no Popen object is left
+    # to warn about a still-running subprocess when it is collected.
+    launcher = subprocess.run(
+        ["sh", "-c", 'dockerd "$@" >>"$AARYA_DOCKERD_LOG" 2>&1 </dev/null & echo $!', "sh", *DOCKERD_ARGS],
+        env={**os.environ, "AARYA_DOCKERD_LOG": str(DOCKERD_LOG)}, capture_output=True, text=True,
+        timeout=30, start_new_session=True, check=True)
+    return int(launcher.stdout.strip())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _stop(pid: int) -> None:
+    try:
+        process = psutil.Process(pid)
+        process.terminate()
+        process.wait(timeout=15)
+    except psutil.TimeoutExpired:
+        process.kill()
+    except psutil.NoSuchProcess:
+        pass
 
 
 def _tail(path: Path, lines: int = 15) -> str:
