@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import redis
@@ -35,6 +36,21 @@ class ProcessEvent:
     kind: str
     exit_code: int | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class PostgresFiles:
+    """PostgreSQL's files as paths on this machine, for faults and scripts that work on files (5.1, 8.2).
+
+    On the docker driver they are the host side of the container's volume; `uid`/`gid` own PGDATA (by
+    number: a container's postgres user may have no name on the host).
+    """
+
+    pgdata: Path
+    wal_archive: Path
+    backups: Path
+    uid: int
+    gid: int
 
 
 class MemoryLimit(Protocol):
@@ -73,3 +89,4 @@ class StackDriver(Protocol):
     def release_memory_limit(self, name: str) -> None: ...
     def deploy(self, name: str, release: str) -> None: ...
     def release_of(self, name: str) -> str: ...
+    def postgres_files(self) -> PostgresFiles: ...

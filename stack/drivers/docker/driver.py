@@ -32,6 +32,7 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -46,7 +47,7 @@ from testcontainers.compose import DockerCompose
 
 from aarya_chaos.errors import ConfigError, FaultError, PortInUse, StackAlreadyRunning, StackError
 from stack.config import StackConfig
-from stack.drivers.base import ComponentStatus, ProcessEvent
+from stack.drivers.base import ComponentStatus, PostgresFiles, ProcessEvent
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
 
@@ -57,6 +58,8 @@ from .runfiles import (
     COMPONENT_LABEL,
     COMPOSE_FILE,
     NGINX_DIR_IN_CONTAINER,
+    PG_ARCHIVE_DIR,
+    PG_DATA_DIR,
     REPO_DIR,
     RUN_LABEL,
     RunFiles,
@@ -637,6 +640,30 @@ class DockerDriver:
 
     def release_of(self, name: str) -> str:
         return self._releases.get(name, "v1") if name in self.config.services else "-"
+
+    # -- files on the host -------------------------------------------------------------------------
+
+    def host_path(self, name: str, container_path: str) -> Path:
+        """Where a path inside the component's container lives on this machine (through its mounts)."""
+        container = self._container(name)
+        best: tuple[str, str] | None = None
+        for mount in container.attrs.get("Mounts") or []:
+            dest, source = str(mount.get("Destination", "")), str(mount.get("Source", ""))
+            inside = container_path == dest or container_path.startswith(dest.rstrip("/") + "/")
+            if source and inside and (best is None or len(dest) > len(best[0])):
+                best = (dest, source)
+        if best is None:
+            raise StackError(f"{container_path} in {container.name} is on no volume or bind mount, so it has "
+                             "no path on this machine")
+        return Path(best[1]) / Path(container_path).relative_to(best[0])
+
+    def postgres_files(self) -> PostgresFiles:
+        pgdata = self.host_path("postgres", PG_DATA_DIR)
+        owner = pgdata.stat()
+        backups = self.config.run_dir / "backups"
+        backups.mkdir(parents=True, exist_ok=True)
+        return PostgresFiles(pgdata, self.host_path("postgres", PG_ARCHIVE_DIR), backups, owner.st_uid,
+                             owner.st_gid)
 
     # -- events ------------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ COMPONENT_LABEL = "io.aarya-chaos.component"
 PG_CONTAINER_PORT = 5432
 REDIS_CONTAINER_PORT = 6379
 TOXIPROXY_CONTAINER_PORT = 8474
+PG_DATA_DIR = "/var/lib/postgresql/data/pgdata"  # PGDATA in docker-compose.test.yml
 PG_ARCHIVE_DIR = "/var/lib/postgresql/data/wal_archive"
 NGINX_DIR_IN_CONTAINER = "/etc/aarya/nginx"
 

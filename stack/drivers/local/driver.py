@@ -33,7 +33,7 @@ import redis
 from aarya_chaos.errors import ConfigError, FaultError, PortInUse, StackAlreadyRunning, StackError
 from stack.binaries import Binaries, find_binaries
 from stack.config import StackConfig
-from stack.drivers.base import ComponentStatus, ProcessEvent
+from stack.drivers.base import ComponentStatus, PostgresFiles, ProcessEvent
 from stack.logtail import tail
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
@@ -341,6 +341,11 @@ class LocalDriver:
     def release_of(self, name: str) -> str:
         service = self.component(name)
         return service.release_env.get("RELEASE", "v1") if isinstance(service, Service) else "-"
+
+    def postgres_files(self) -> PostgresFiles:
+        owner = self.layout.pgdata.stat()
+        return PostgresFiles(self.layout.pgdata, self.layout.wal_archive, self.layout.backups, owner.st_uid,
+                             owner.st_gid)
 
     # -- clients for faults and checks ---------------------------------------------------------
 
