@@ -9,7 +9,11 @@
     aarya-chaos runbook-check MD   check a runbook's SQL, redis-cli, grep and curl commands
     aarya-chaos gameday SCENARIO   run one scenario step by step for the people in the room
     aarya-chaos heal               undo faults a crashed run left behind (toxics, paused processes,
-                                   cgroups, mounts)
+                                   cgroups, mounts; on docker: paused or disconnected containers, memory
+                                   limits, and the containers of a run whose owner died)
+
+    --stack local|docker picks the driver; without it `down`, `status`, `logs` and `heal` use the one
+    recorded in the run dir (run.json), and `up` starts the local one.
 """
 
 from __future__ import annotations
@@ -40,10 +44,11 @@ class _Terminate(BaseException):
     """SIGTERM, turned into an exception so `up` tears down like on Ctrl-C."""
 
 
-def _driver(config: StackConfig, *, fresh: bool = False, install: bool = True):  # type: ignore[no-untyped-def]
-    from stack.drivers.local import LocalDriver
+def _driver(config: StackConfig, kind: str | None, *, fresh: bool = False, install: bool = True):  # type: ignore[no-untyped-def]
+    """The driver named by --stack; without it, the one that recorded the stack in the run dir, else local."""
+    from stack.drivers import make_driver
 
-    return LocalDriver(config, fresh=fresh, install=install)
+    return make_driver(config, kind, fresh=fresh, install=install)
 
 
 def cmd_install(config: StackConfig, args: argparse.Namespace) -> int:
@@ -60,7 +65,7 @@ def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
         raise _Terminate()
 
     signal.signal(signal.SIGTERM, terminate)
-    driver = _driver(config, fresh=args.fresh)
+    driver = _driver(config, args.stack, fresh=args.fresh)
     started = time.monotonic()
     with console.status("starting the stack (PostgreSQL, Redis, Toxiproxy, services, gateway)..."):
         driver.start()
@@ -91,7 +96,7 @@ def _print_endpoints(endpoints: Mapping[str, str]) -> None:
 def cmd_down(config: StackConfig, args: argparse.Namespace) -> int:
     import os
 
-    driver = _driver(config, install=False)
+    driver = _driver(config, args.stack, install=False)
     owner = driver.owner_pid()
     if owner is not None:
         os.kill(owner, signal.SIGTERM)
@@ -104,6 +109,10 @@ def cmd_down(config: StackConfig, args: argparse.Namespace) -> int:
         console.print(f"stopped the stack run by pid {owner}")
         return 0
     if driver.attach() is None:
+        if hasattr(driver, "run_id"):  # docker: a run that crashed before it recorded itself has containers
+            driver.stop()
+            console.print(f"no stack recorded in {config.run_dir}; removed any containers labelled {driver.run_id}")
+            return 0
         console.print(f"no stack recorded in {config.run_dir}; nothing to stop")
         return 0
     driver.stop()
@@ -112,7 +121,7 @@ def cmd_down(config: StackConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_status(config: StackConfig, args: argparse.Namespace) -> int:
-    driver = _driver(config, install=False)
+    driver = _driver(config, args.stack, install=False)
     state = driver.attach()
     if state is None:
         console.print(f"no stack recorded in {config.run_dir}")
@@ -129,7 +138,7 @@ def cmd_status(config: StackConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_logs(config: StackConfig, args: argparse.Namespace) -> int:
-    driver = _driver(config, install=False)
+    driver = _driver(config, args.stack, install=False)
     console.print(driver.logs(args.component, args.lines), markup=False, highlight=False)
     return 0
 
@@ -137,7 +146,7 @@ def cmd_logs(config: StackConfig, args: argparse.Namespace) -> int:
 def cmd_heal(config: StackConfig, args: argparse.Namespace) -> int:
     from fixtures.leftovers import heal_leftovers
 
-    for line in heal_leftovers(config):
+    for line in heal_leftovers(config, args.stack):
         console.print(f"- {line}", markup=False)
     return 0
 
@@ -175,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aarya-chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="TOML config (default: $AARYA_CONFIG or ./aarya-chaos.toml)")
+    parser.add_argument("--stack", choices=("local", "docker"), default=None,
+                        help="stack driver (default: the one that started the stack in the run dir, else local)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("install", help="find or install the server binaries")

@@ -209,12 +209,17 @@ class StackConfig(_Model):
         })
 
     def to_toml(self) -> str:
-        """The run dir and every port, as an aarya-chaos.toml that `load_config` reads back."""
-        lines = [f'run_dir = "{self.run_dir}"', "[postgres]", f"port = {self.postgres.port}",
-                 "[redis]", f"port = {self.redis.port}", "[gateway]", f"port = {self.gateway.port}",
-                 "[toxiproxy]", f"port = {self.toxiproxy.port}", f"proxy_port_base = {self.toxiproxy.proxy_port_base}"]
+        """The run dir, every port and container name, as an aarya-chaos.toml that `load_config` reads back."""
+        lines = [f'run_dir = "{self.run_dir}"',
+                 "[postgres]", f"port = {self.postgres.port}", f'container = "{self.postgres.container}"',
+                 "[redis]", f"port = {self.redis.port}", f'container = "{self.redis.container}"',
+                 "[gateway]", f"port = {self.gateway.port}", f'container = "{self.gateway.container}"',
+                 "[toxiproxy]", f"port = {self.toxiproxy.port}", f"proxy_port_base = {self.toxiproxy.proxy_port_base}",
+                 f'container = "{self.toxiproxy.container}"']
         for name, service in self.services.items():
             lines += [f"[services.{name}]", f"port = {service.port}"]
+            if service.container:
+                lines.append(f'container = "{service.container}"')
         return "\n".join(lines) + "\n"
 
     def service_names(self) -> Iterator[str]:

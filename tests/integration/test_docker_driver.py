@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import redis as redis_lib
 
@@ -250,6 +251,26 @@ def test_a_latency_toxic_on_an_edge_slows_the_gateway(dstack: StackDriver, gw: h
         started = time.monotonic()
         assert gw.get("/search", params={"q": "shirt"}).status_code == 200
         assert time.monotonic() - started >= 0.4
+
+
+def test_aarya_chaos_heal_undoes_container_faults_left_by_a_run(dstack: StackDriver) -> None:
+    """Faults injected and never undone (as by a SIGKILLed run): `aarya-chaos heal` finds the docker run in
+    run.json and thaws, reconnects and lifts the memory limit; then the stack answers again."""
+    from aarya_chaos.cli import main
+
+    dstack.pause("payment")
+    dstack.disconnect("search_recommendation")  # type: ignore[attr-defined]
+    dstack.limit_memory("event_compactor", 256 * MB)
+    config_file = dstack.config.run_dir / "heal-test.toml"
+    config_file.write_text(dstack.config.to_toml())
+    assert main(["--config", str(config_file), "heal"]) == 0
+    assert not dstack.is_paused("payment")  # type: ignore[attr-defined]
+    assert dstack.is_connected("search_recommendation")  # type: ignore[attr-defined]
+    memory = dstack.client.containers.get(  # type: ignore[attr-defined]
+        dstack.config.services["event_compactor"].container).attrs["HostConfig"]["Memory"]
+    assert memory == 0 or memory > psutil.virtual_memory().total
+    for name in ("payment", "search_recommendation", "event_compactor"):
+        dstack.wait_ready(name, timeout_s=30)
 
 
 def test_a_crashed_run_is_cleaned_up_by_label(dstack: StackDriver, docker_config: StackConfig) -> None:

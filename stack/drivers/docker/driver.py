@@ -625,6 +625,41 @@ class DockerDriver:
         self.wait_ready(name)
         self._save_state()
 
+    # -- leftovers of a crashed run (`aarya-chaos heal`) ----------------------------------------------
+
+    def heal_leftovers(self) -> list[str]:
+        """Undo the container faults a crashed run left; one line per kind. Without a living owner the
+        run's containers and networks are removed by label instead (volumes stay: they hold the data)."""
+        if self.owner_pid() is None:
+            removed = remove_labelled(self.run_id, volumes=False, client=self._client)
+            if self.files.state_file.exists():
+                self.files.state_file.unlink()
+            return [f"docker: no living owner for run {self.run_id}; removed {removed.describe()} "
+                    "(volumes kept; `python -m stack.drivers.docker clean` drops them)"]
+        unpaused, limits, reconnected = [], [], []
+        for name in self._names:
+            try:
+                container = self._container(name)
+            except StackError:
+                continue
+            if container.status == "paused":
+                container.unpause()
+                unpaused.append(name)
+            memory = int((container.attrs.get("HostConfig") or {}).get("Memory") or 0)
+            if 0 < memory < psutil.virtual_memory().total:
+                container.update(mem_limit=UNLIMITED_BYTES, memswap_limit=UNLIMITED_BYTES)
+                limits.append(f"{name} ({memory >> 20} MiB)")
+            if netns_container_name(self.config, name) is not None and not self.is_connected(name):
+                self.reconnect(name)
+                reconnected.append(name)
+        tmpfs = [p.stem.removeprefix("override-") for p in self.files.root.glob("override-*.yml")]
+        for name in tmpfs:
+            self.unmount_tmpfs(name)
+        return [f"docker: unpaused {', '.join(unpaused) or 'nothing'}",
+                f"docker: lifted memory limits of {', '.join(limits) or 'nothing'}",
+                f"docker: reconnected {', '.join(reconnected) or 'nothing'} to the stack network",
+                f"docker: removed tmpfs overrides of {', '.join(tmpfs) or 'nothing'}"]
+
     # -- releases ----------------------------------------------------------------------------------
 
     def deploy(self, name: str, release: str) -> None:
