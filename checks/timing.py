@@ -8,11 +8,17 @@ Steady state (`SteadyState`) holds over a window W = [t, t + hold_s) when
       ok / (ok + fail + info) >= `threshold`;
   (b) at least one health probe (f starting with `health_prefix`) was invoked in W, and every health
       probe invoked in W is ok.
-An op that never completed is `info`, so it counts against both (a) and (b).
+Restoration at t also needs
+  (c) at t, the last probe of every health function invoked at or before t is ok (or there is none): a
+      component last seen down is not restored because its next probe came only after it was back.
+      Without (c) an outage shorter than one probe interval, seen by a probe just before t, would give
+      a window that looks steady and an RTO of a millisecond.
+An op that never completed is `info`, so it counts against (a), (b) and (c).
 
 Definitions used in reports:
   MTTD         detected_at - injected_at: from the injection to the first detection of the fault.
-  restored_at  the earliest candidate t >= after at which steady state holds over [t, t + hold_s),
+  restored_at  the earliest candidate t >= after at which steady state holds over [t, t + hold_s) and
+               (c) holds at t,
                the candidates being the invocation times of the health probes invoked at or after
                `after` (not `after` itself, unless a probe was invoked exactly then, nor any load op), and
                only windows that end no later than the last invocation of any op in the history (a window
@@ -26,7 +32,7 @@ Definitions used in reports:
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -93,7 +99,21 @@ class _Steady:
     def __init__(self, ops: Sequence[Op], steady: SteadyState) -> None:
         self.steady = steady
         self.load = _Series([op for op in ops if steady.is_load(op)])
-        self.health = _Series([op for op in ops if steady.is_health(op)])
+        probes = [op for op in ops if steady.is_health(op)]
+        self.health = _Series(probes)
+        self.by_probe: dict[str, tuple[list[float], list[bool]]] = {}
+        for op in sorted(probes, key=lambda op: op.start):
+            starts, oks = self.by_probe.setdefault(op.f, ([], []))
+            starts.append(op.start)
+            oks.append(op.outcome == "ok")
+
+    def last_seen_healthy(self, t: float) -> bool:
+        """Condition (c): the last probe of each health function invoked at or before t was ok."""
+        for starts, oks in self.by_probe.values():
+            seen = bisect_right(starts, t)
+            if seen and not oks[seen - 1]:
+                return False
+        return True
 
     def holds(self, start: float, end: float) -> bool:
         total, ok = self.load.count(start, end)
@@ -115,7 +135,7 @@ def restored_at(ops: Sequence[Op], *, after: float, steady: SteadyState) -> floa
     for t in index.candidates(after):
         if t + steady.hold_s > last:
             return None
-        if index.holds(t, t + steady.hold_s):
+        if index.holds(t, t + steady.hold_s) and index.last_seen_healthy(t):
             return t
     return None
 

@@ -134,6 +134,19 @@ def test_restoration_waits_for_a_green_probe_even_when_load_is_back_earlier() ->
     assert rto(10.0, ops, strict) == 0.5
 
 
+def test_a_component_last_seen_down_is_not_restored_by_another_probe() -> None:
+    # 3.1 as it ran: core_platform's probe at 10.05 fails (killed), the fault is seen to land at 10.1, the
+    # gateway's probe at 10.1 is green, core_platform is restarted and its next probe, at 10.6, is green.
+    # Every probe invoked in [10.1, 15.1) is green, but at 10.1 core_platform was last seen down.
+    load = [round(i / 10, 1) for i in range(50, 250)]
+    ops = history([call("checkout", t) for t in load],
+                  calls("health:core_platform", every(5.05, 10.0, 0.5)), call("health:core_platform", 10.05, "fail"),
+                  calls("health:core_platform", every(10.6, 25.0, 0.5)),
+                  calls("health:api_gateway", every(5.1, 25.0, 0.5)))
+    assert restored_at(ops, after=10.1, steady=STEADY) == 10.6  # not 10.1, a millisecond after the landing
+    assert rto(10.0, ops, STEADY, after=10.1) == pytest.approx(0.6)
+
+
 def test_rto_of_a_fault_that_bites_late_searches_from_after() -> None:
     def late(t: float) -> Outcome:
         return "fail" if 16 <= t < 20 else "ok"
