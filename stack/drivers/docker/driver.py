@@ -68,6 +68,7 @@ from .runfiles import (
     netns_container_name,
     run_id_for,
 )
+from .stack_env import write_stack_env
 
 log = logging.getLogger("aarya.docker.driver")
 
@@ -196,6 +197,7 @@ class DockerDriver:
             self.timings["compose_up_s"] = time.monotonic() - up
             for name in self._names:
                 self.wait_ready(name)
+            self._write_stack_env()
             self.started = True
             self._save_state()
             self.timings["stack_up_s"] = time.monotonic() - started
@@ -521,6 +523,10 @@ class DockerDriver:
 
     # -- memory limits -----------------------------------------------------------------------------
 
+    def memory_limit_support(self) -> str | None:
+        """A container's memory limit is the engine's business: always available once the stack runs."""
+        return None
+
     def limit_memory(self, name: str, limit_bytes: int) -> DockerMemoryLimit:
         """`docker update --memory <usage now + limit_bytes>`: past it the kernel OOM-kills the container's
         biggest process (the main one: exit 137, State.OOMKilled, an `oom` then a `die` event)."""
@@ -699,6 +705,12 @@ class DockerDriver:
         backups.mkdir(parents=True, exist_ok=True)
         return PostgresFiles(pgdata, self.host_path("postgres", PG_ARCHIVE_DIR), backups, owner.st_uid,
                              owner.st_gid)
+
+    def _write_stack_env(self) -> None:
+        """<run_dir>/stack.env for stack/scripts/backup and recover (PG_CONTROL=docker)."""
+        rows = self.sql("SELECT current_setting('server_version_num')::int / 10000")
+        write_stack_env(self.config, self.postgres_files(), container=container_name(self.config, "postgres"),
+                        server_archive=PG_ARCHIVE_DIR, server_major=int(rows[0][0]))
 
     # -- events ------------------------------------------------------------------------------------
 

@@ -304,6 +304,10 @@ class LocalDriver:
 
     # -- kernel-enforced limits -----------------------------------------------------------------
 
+    def memory_limit_support(self) -> str | None:
+        """None when limit_memory() works here (a writable memory cgroup), else why not."""
+        return cgroups.memory_cgroup_support()
+
     def limit_memory(self, name: str, limit_bytes: int) -> cgroups.MemoryCgroup:
         """Put the component's process tree under a memory limit the kernel enforces (an OOM kill is real).
 
