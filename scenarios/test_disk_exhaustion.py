@@ -2,7 +2,11 @@
 
     Preparation (before the steady state, not the fault): PostgreSQL's WAL directory `<pgdata>/pg_wal` is
              moved onto a small filesystem (a size-limited tmpfs): PostgreSQL is stopped, the WAL moved,
-             the tmpfs mounted, the WAL copied back onto it, PostgreSQL started. 128 MiB (or the WAL
+             the tmpfs mounted, the WAL copied back onto it, PostgreSQL started. `<pgdata>` is the path on
+             this machine the driver reports (`postgres_files()`): on docker the host side of the run's
+             volume; the tmpfs is mounted there on the host while the container is stopped, and Docker's
+             recursive bind of the volume shows it to PostgreSQL in the restarted container (checked: the
+             container's `df` of pg_wal must show the tmpfs's size, else the scenario stops). 128 MiB (or the WAL
              present plus 64 MiB, if that is more) holds what PostgreSQL needs to run here (a few 16 MB
              segments; max_wal_size 256 MB is a checkpoint trigger, not a floor) with room to spare.
     Inject:  fill that filesystem to ENOSPC. PostgreSQL needs its next WAL segment (the archiver's
@@ -42,7 +46,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aarya_chaos.errors import NotReady
+from aarya_chaos.errors import FaultError, NotReady
 from checks.verdict import Check
 from fixtures.faults.disk import WalDiskFull, WalOnSmallDisk, disk_full_seen, ensure_postgres_up, wal_on_small_disk
 from fixtures.plugin import expect_scenario_failure
@@ -97,7 +101,31 @@ def clear_old_backups(run: ScenarioRun, backup_dir: Path, full_fs: Path) -> None
     run.notes.append(f"runbook 5.1 step 3: deleted {len(dumps[KEEP_BACKUPS:])} old dump(s), kept {KEEP_BACKUPS}")
 
 
-def free_space_and_restart(run: ScenarioRun, disk: WalOnSmallDisk) -> None:
+def on_docker(run: ScenarioRun) -> bool:
+    from stack.drivers.docker import DockerDriver
+
+    return isinstance(run.stack, DockerDriver)
+
+
+def tmpfs_seen_in_the_container(run: ScenarioRun, disk: WalOnSmallDisk) -> str:
+    """Docker: `docker exec <postgres> df -P <pg_wal>` shows the host's tmpfs (Docker binds volumes
+    recursively, rbind, when it starts a container). Returns the df line; FaultError if it does not."""
+    from stack.drivers.docker import DockerDriver
+    from stack.drivers.docker.runfiles import PG_DATA_DIR
+
+    assert isinstance(run.stack, DockerDriver)
+    inside = f"{PG_DATA_DIR}/pg_wal"
+    code, out = run.stack.exec("postgres", ["df", "-P", "-B1", inside])
+    line = out.strip().splitlines()[-1] if out.strip() else ""
+    fields = line.split()
+    size = int(fields[1]) if len(fields) >= 6 and fields[1].isdigit() else None
+    if code != 0 or fields[:1] != ["tmpfs"] or size != disk.size_bytes:
+        raise FaultError(f"the postgres container does not see the {disk.size_bytes}-byte tmpfs at {inside} "
+                         f"(docker exec df: exit {code}: {out.strip()[:300]}); the fill would not reach it")
+    return line
+
+
+def free_space_and_restart(run: ScenarioRun, disk: WalOnSmallDisk, backups: Path) -> None:
     full = disk.pg_wal
     consumers = largest_consumers(full)  # 1. du -sh /data/* | sort -h
     run.notes.append(f"runbook 5.1 step 1, du on {full}: " +
@@ -106,21 +134,31 @@ def free_space_and_restart(run: ScenarioRun, disk: WalOnSmallDisk) -> None:
     for path, _ in consumers:
         if path.name.startswith(mounts.FILLER_PREFIX):
             path.unlink()
-    clear_old_backups(run, getattr(run.stack, "layout").backups, full)  # 3. clear old backups
-    run.notes.append("runbook 5.1 steps 2, 4, 5 (docker log rotation, BGREWRITEAOF, docker system prune) not "
-                     "run: no docker here, and Redis's AOF is not on the full filesystem")
+    clear_old_backups(run, backups, full)  # 3. clear old backups
+    if on_docker(run):
+        run.notes.append(
+            "runbook 5.1 steps 2, 4, 5 (docker log rotation, BGREWRITEAOF, docker system prune) not run: the full "
+            f"filesystem is the pg_wal tmpfs (st_dev {os.stat(full).st_dev}), not docker's data root where the "
+            f"container logs, Redis's AOF volume and images live ({disk.pgdata} is on st_dev "
+            f"{os.stat(disk.pgdata).st_dev}): rotating logs, rewriting the AOF or pruning would free nothing "
+            "there, and `docker system prune` on this shared engine would also remove other runs' stopped "
+            "containers and unused images")
+    else:
+        run.notes.append("runbook 5.1 steps 2, 4, 5 (docker log rotation, BGREWRITEAOF, docker system prune) not "
+                         "run: no docker here (local driver), and Redis's AOF is not on the full filesystem")
     run.notes.append(f"df {full} after: {mounts.free_bytes(full)} bytes free")
     ensure_postgres_up(run.stack)  # restart PostgreSQL if it crashed (1.1 step 3; missing from 5.1)
     run.notes.append("runbook: 5.1's recovery frees space but never restarts PostgreSQL, which PANICked on "
                      "WAL ENOSPC and shut down after its crash recovery failed too; freeing space alone leaves "
-                     "the outage on; added `docker restart aarya_postgres` (1.1 step 3)")
+                     f"the outage on; added `docker restart {run.stack.config.postgres.container}` (1.1 step 3)")
 
 
 def wal_back_on_disk(run: ScenarioRun, disk: WalOnSmallDisk) -> Check:
     code, ready = run.stack.pg_isready()
     run_dir = disk.pgdata.parent
+    leftovers = mounts.leftover_mounts(allowed_roots=disk.allowed_roots)
     measured = {"pg_wal_mounted": mounts.is_mountpoint(disk.pg_wal), "tmpfs_mounts": len(
-        [m for m in mounts.leftover_mounts() if m.is_relative_to(run_dir)]), "pg_isready": code}
+        [m for m in leftovers if m.is_relative_to(run_dir)]), "pg_isready": code}
     return Check("pg_wal_back_on_the_real_disk_and_postgres_up", measured == {
         "pg_wal_mounted": False, "tmpfs_mounts": 0, "pg_isready": 0}, measured,
         {"pg_wal_mounted": False, "tmpfs_mounts": 0, "pg_isready": 0}, ready.strip())
@@ -178,22 +216,26 @@ def wait_healthy(run: ScenarioRun) -> None:
 
 def disk_exhaustion(run: ScenarioRun) -> None:
     reason = mounts.mount_support()
-    layout = getattr(run.stack, "layout", None)
-    if reason is not None or layout is None:
-        pytest.skip(f"5.1 needs a size-limited tmpfs under PostgreSQL's data dir: {reason or 'not a local stack'}")
-    os_user = run.stack.config.postgres.os_user if os.geteuid() == 0 else None
-    with wal_on_small_disk(run.stack, layout.pgdata, WAL_DISK_BYTES, os_user=os_user, registry=run.registry) as disk:
-        run.notes.append(f"preparation: {disk.name} (before the steady state; the fault is the fill)")
+    if reason is not None:
+        pytest.skip(f"5.1 needs a size-limited tmpfs under PostgreSQL's data dir: {reason}")
+    files = run.stack.postgres_files()  # host paths on either driver; uid/gid by number (docker)
+    with wal_on_small_disk(run.stack, files.pgdata, WAL_DISK_BYTES, owner=(files.uid, files.gid),
+                           registry=run.registry) as disk:
+        run.notes.append(f"preparation: {disk.name} at {disk.pg_wal} (owner {files.uid}:{files.gid}; before the "
+                         "steady state; the fault is the fill)")
+        if on_docker(run):
+            run.notes.append("the postgres container sees the host's tmpfs (docker exec df -P -B1 pg_wal): "
+                             + tmpfs_seen_in_the_container(run, disk))
         run.steady_state()
         canary = make_canary(run)
-        fault = WalDiskFull(run.stack, disk.pg_wal, archive_dir=layout.wal_archive)
+        fault = WalDiskFull(run.stack, disk.pg_wal, archive_dir=files.wal_archive, allowed_roots=disk.allowed_roots)
         with run.inject(fault):
             run.detect("df -h: the filesystem is full; PostgreSQL log: No space left on device / PANIC",
                        disk_full_seen(fault))
             during = checkout(run, canary)
             run.recover("free the space (du; remove the largest consumer; old backups); restart PostgreSQL",
-                        lambda: free_space_and_restart(run, disk))
-            archiving = wal_archiving_works(run, layout.wal_archive)  # before heal repairs the archive
+                        lambda: free_space_and_restart(run, disk, files.backups))
+            archiving = wal_archiving_works(run, files.wal_archive)  # before heal repairs the archive
         if fault.repaired:
             run.notes.append(f"heal removed the archived copies that blocked the WAL archiver: {fault.repaired}")
     run.notes.append("after the recovery pg_wal was moved back to the real disk (a planned PostgreSQL restart, "
