@@ -14,10 +14,17 @@ from aarya_chaos.errors import FaultError
 from fixtures.faults import applied
 from fixtures.faults import release as release_module
 from fixtures.faults.release import BadRelease, error_rate_above
-from fixtures.faults.restore import DestructiveMigration, OrdersPresentProbe, runbook_dump_path
+from fixtures.faults.restore import (
+    DestructiveMigration,
+    OrdersPresentProbe,
+    backup_dir,
+    hand_back_postgres,
+    runbook_dump_path,
+)
 from fixtures.heal import HealRegistry
 from load.history import HistoryWriter, Op, pair_ops, read_records
 from stack.config import load_config
+from stack.drivers.base import PostgresFiles
 from tests.fakes import FakeDriver
 
 DAMAGE = dt.datetime(2026, 11, 28, 15, 0, 0, tzinfo=dt.timezone.utc)
@@ -95,11 +102,15 @@ def test_the_runbook_dump_path_doubles_the_prefix(tmp_path: Path) -> None:
 
 
 class SqlDriver(FakeDriver):
-    def __init__(self, run_dir: Path, rows: list[list[tuple[Any, ...]]]) -> None:
+    def __init__(self, run_dir: Path, rows: list[list[tuple[Any, ...]]], pgdata: Path | None = None) -> None:
         super().__init__(("postgres", "redis", "core_platform", "payment", "commerce"))
         self.config = load_config(run_dir=run_dir)
         self.rows = rows
         self.queries: list[str] = []
+        self.pgdata = pgdata or run_dir / "pgdata"
+
+    def postgres_files(self) -> PostgresFiles:
+        return PostgresFiles(self.pgdata, self.pgdata.parent / "wal_archive", self.config.run_dir / "backups", 0, 0)
 
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         self.queries.append(query)
@@ -116,6 +127,32 @@ def test_a_destructive_migration_lands_when_the_orders_are_gone_and_heal_restart
         (tmp_path / "pgdata.before-recover-20261128T150001Z").mkdir()  # recover moved the data dir aside
     assert stack.running["commerce"]
     assert not list(tmp_path.glob("pgdata.before-recover-*"))
+
+
+def test_heal_removes_the_data_directories_recover_moved_aside_in_a_containers_volume(tmp_path: Path) -> None:
+    volume = tmp_path / "volumes" / "run_pgdata" / "_data"          # the docker driver's PGDATA lives here
+    (volume / "pgdata").mkdir(parents=True)
+    (volume / "pgdata.before-recover-20261128T140000Z").mkdir()     # an earlier recovery's: not this fault's
+    stack = SqlDriver(tmp_path / "run", [[(DAMAGE, ["a"])], [(0,)]], pgdata=volume / "pgdata")
+    with applied(DestructiveMigration(stack), registry=HealRegistry()):
+        (volume / "pgdata.before-recover-20261128T150001Z").mkdir()
+    assert sorted(p.name for p in volume.iterdir()) == ["pgdata", "pgdata.before-recover-20261128T140000Z"]
+
+
+@pytest.mark.parametrize(("control", "expected"), [
+    (None, [("restart", "postgres")]),                    # local: pg_ctl started it, restart it under the driver
+    ("pg_ctl", [("restart", "postgres")]),
+    ("docker", []),                                       # docker start: the driver's container already
+])
+def test_hand_back_postgres_restarts_only_what_pg_ctl_started(tmp_path: Path, control: str | None,
+                                                               expected: list[tuple[str, str]]) -> None:
+    stack = SqlDriver(tmp_path, [])
+    (tmp_path / "stack.env").write_text(f"BACKUP_DIR={tmp_path}/backups\n"
+                                        + (f"PG_CONTROL={control}\n" if control else ""))
+    stack.calls.clear()
+    hand_back_postgres(stack)
+    assert [c for c in stack.calls if c[0] in ("restart", "stop", "start")] == expected
+    assert backup_dir(stack) == tmp_path / "backups"
 
 
 def test_a_migration_that_deleted_nothing_has_not_landed(tmp_path: Path) -> None:

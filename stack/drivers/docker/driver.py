@@ -13,7 +13,9 @@ The same StackDriver protocol as the local driver, so scenarios and faults run u
   `sql()` still connects with psycopg, to the port published on 127.0.0.1;
 - a memory limit is the container's (`container.update`), and `restart` lifts it, as a restarted local
   process leaves its cgroup; `disconnect`/`reconnect` cut a container off its network (a partition);
-  `mount_tmpfs` recreates a container with a size-limited tmpfs (the disk scenarios).
+  `mount_tmpfs` recreates a container with a size-limited tmpfs (the disk scenarios);
+- `<run_dir>/stack.env` (for stack/scripts/backup and recover) says PG_CONTROL=docker: the scripts stop and
+  start the container and work on its volume from the host (stack/drivers/docker/stack_env.py).
 
 It acts only on containers labelled io.aarya-chaos.run=<run id> (the id of the run directory); Compose
 labels everything it creates from docker-compose.test.yml. A crashed run's leftovers are removed by label
@@ -707,9 +709,18 @@ class DockerDriver:
                              owner.st_gid)
 
     def _write_stack_env(self) -> None:
-        """<run_dir>/stack.env for stack/scripts/backup and recover (PG_CONTROL=docker)."""
+        """<run_dir>/stack.env for stack/scripts/backup and recover (PG_CONTROL=docker).
+
+        Not fatal: without access to the volume's files (not root) the stack still runs, only the scripts
+        cannot (they say stack.env is missing)."""
         rows = self.sql("SELECT current_setting('server_version_num')::int / 10000")
-        write_stack_env(self.config, self.postgres_files(), container=container_name(self.config, "postgres"),
+        try:
+            files = self.postgres_files()
+        except OSError as exc:
+            log.warning("no stack.env for the backup/recover scripts: PostgreSQL's volume is out of reach (%s)", exc)
+            (self.config.run_dir / "stack.env").unlink(missing_ok=True)  # an earlier run's would mislead them
+            return
+        write_stack_env(self.config, files, container=container_name(self.config, "postgres"),
                         server_archive=PG_ARCHIVE_DIR, server_major=int(rows[0][0]))
 
     # -- events ------------------------------------------------------------------------------------
