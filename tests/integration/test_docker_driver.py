@@ -245,6 +245,38 @@ def test_size_limited_tmpfs_fills_to_enospc(dstack: StackDriver) -> None:
     assert dstack.redis_cli("ping") == (0, "PONG\n")
 
 
+def test_a_host_tmpfs_in_the_pgdata_volume_is_where_postgres_writes_its_wal(dstack: StackDriver) -> None:
+    """5.1 on docker: the tmpfs is mounted on the host at the volume's pg_wal while the container is stopped;
+    Docker binds the volume recursively (rbind) when it starts the container, so PostgreSQL sees it (size and
+    numeric owner), and filling it from the host is PostgreSQL's ENOSPC, in its docker log with the %m stamp."""
+    from fixtures.faults.disk import WalDiskFull, pg_log_time, wal_on_small_disk
+    from fixtures.heal import HealRegistry
+    from stack.drivers.docker.runfiles import PG_DATA_DIR
+    from stack.drivers.local import mounts
+    from stack.waits import wait_until
+
+    files = dstack.postgres_files()
+    assert "/volumes/aarya-chaos-" in str(files.pgdata), files.pgdata  # the host side of the run's volume
+    inside = f"{PG_DATA_DIR}/pg_wal"
+    with wal_on_small_disk(dstack, files.pgdata, 64 * MB, owner=(files.uid, files.gid),
+                           registry=HealRegistry()) as disk:
+        assert mounts.is_mountpoint(disk.pg_wal)
+        code, output = dstack.exec("postgres", ["df", "-P", "-B1", inside])  # type: ignore[attr-defined]
+        assert code == 0 and output.splitlines()[-1].split()[:2] == ["tmpfs", str(disk.size_bytes)], output
+        code, output = dstack.exec("postgres", ["stat", "-c", "%u:%g", inside])  # type: ignore[attr-defined]
+        assert (code, output.strip()) == (0, f"{files.uid}:{files.gid}")
+        fault = WalDiskFull(dstack, disk.pg_wal, archive_dir=files.wal_archive, allowed_roots=disk.allowed_roots)
+        fault.inject()
+        evidence = wait_until("postgres", "ENOSPC in its log", fault.landed, timeout_s=30, interval_s=0.2)
+        lines = evidence.facts["log"]
+        assert isinstance(lines, list) and lines and all(pg_log_time(line) is not None for line in lines)
+        assert mounts.free_bytes(disk.pg_wal) < MB
+        fault.heal()
+        assert dstack.pg_isready()[0] == 0
+    assert not mounts.is_mountpoint(disk.pg_wal)
+    assert dstack.sql("SELECT count(*) FROM products")[0][0] > 0
+
+
 def test_a_latency_toxic_on_an_edge_slows_the_gateway(dstack: StackDriver, gw: httpx.Client) -> None:
     with dstack.toxiproxy() as toxiproxy, toxiproxy.toxic("gateway__search_recommendation", type="latency",
                                                           attributes={"latency": 400}):
