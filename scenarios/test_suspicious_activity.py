@@ -1,7 +1,10 @@
 """Runbook 6.1: Suspicious activity detection ("unusual API request patterns").
 
-    Inject:  attack traffic from its own loopback address (127.0.0.66; the legitimate load comes from
-             127.0.0.1), bounded in requests and time, beside the load: credential stuffing (logins with
+    Inject:  attack traffic from a client address of its own (`driver.outside_client()`: on the local
+             stack 127.0.0.66, the legitimate load coming from 127.0.0.1; on docker an address added to the
+             host end of the stack's bridge, sending to the gateway container directly, because the
+             published port goes through docker-proxy, which shows every client to nginx as the bridge's
+             address), bounded in requests and time, beside the load: credential stuffing (logins with
              common passwords for three real accounts and for unknown e-mails), SQL-injection payloads on
              /search and /products (`' OR 1=1--`, `UNION SELECT`, `; DROP TABLE`, some with letters
              percent-encoded), and scraping (bulk catalogue pages, limit=100, as fast as allowed). Landed
@@ -46,7 +49,6 @@ from scenarios.common import CONTROL_WAIT_S, make_canary
 from stack.waits import wait_until
 
 SUSPICIOUS_ACTIVITY = Targets(mttd_s=30.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
-ATTACKER = "127.0.0.66"          # a loopback address of its own: nginx logs it as $remote_addr
 CONTAIN_WITHIN_S = 60.0          # from the first attack request to the block in place
 LEGIT_SUCCESS = 0.95             # the shop's own traffic during the attack and after the block
 ATTACK_AFTER_BLOCK = 40          # attack requests to watch after the block, to see it hold (not just start)
@@ -185,10 +187,10 @@ def observe_attack_after(run: ScenarioRun, since: float | None) -> None:
                timeout_s=15, interval_s=0.5)
 
 
-def volley_from(run: ScenarioRun, source: str) -> list[tuple[int | None, str | None]]:
+def volley_from(run: ScenarioRun, source: str, gateway_url: str) -> list[tuple[int | None, str | None]]:
     """Each kind of request once more from the attacking address: (status, who answered)."""
     answers: list[tuple[int | None, str | None]] = []
-    with httpx.Client(base_url=f"{run.stack.config.gateway_url}/api/v1", timeout=5,
+    with httpx.Client(base_url=f"{gateway_url}/api/v1", timeout=5,
                       transport=httpx.HTTPTransport(local_address=source)) as client:
         for method, url, kwargs in VOLLEY * 2:
             try:
@@ -234,13 +236,16 @@ def suspicious_activity(run: ScenarioRun) -> None:
     victims = [make_canary(run, product_id=21 + n).email for n in range(3)]
     before = fingerprint(run)
     offset = log_size(access_log(run.stack))  # the responder reads the log from here: no hint of the source
-    attack = AttackTraffic(run.stack, ATTACKER, history=run.history, victims=victims)
+    outside = run.stack.outside_client()  # local: 127.0.0.66; docker: an address on the stack's bridge
+    run.registry.push(f"release the client address {outside.source}", lambda: run.stack.release_outside_client(outside))
+    attack = AttackTraffic(run.stack, outside.source, history=run.history, victims=victims,
+                           gateway_url=outside.gateway_url)
 
     def respond() -> None:
         source = run.measured.get("attack_source")
         if source is None:  # nothing identified: nothing to block (the checks say so)
             return
-        run.measured["block_effective_after_reload_s"] = round(block_source(run.stack, source), 3)
+        run.measured["block_effective_after_reload_s"] = round(block_source(run.stack, source, gateway_url=outside.gateway_url), 3)
         run.measured["blocked_at_mono"] = time.monotonic()
 
     with run.inject(attack):
@@ -252,7 +257,7 @@ def suspicious_activity(run: ScenarioRun) -> None:
         observe_attack_after(run, run.measured.get("blocked_at_mono") or run.timeline.recovery_started)
         attack.stop()
         run.measured["attack_stopped_mono"] = time.monotonic()
-        volley = volley_from(run, ATTACKER)
+        volley = volley_from(run, outside.source, outside.gateway_url)
     if source is not None:
         runbook_grep_comparison(run, offset, source)
     blocked_at = run.measured.get("blocked_at_mono")

@@ -53,6 +53,17 @@ class PostgresFiles:
     gid: int
 
 
+@dataclass(frozen=True)
+class OutsideClient:
+    """A client address of its own from which requests reach the gateway, which logs it as $remote_addr
+    (runbook 6.1: an attacker the responder must find in the access log and deny-list).
+
+    `gateway_url` is where that client sends its requests (its socket bound to `source`)."""
+
+    source: str
+    gateway_url: str
+
+
 class MemoryLimit(Protocol):
     """A kernel-enforced memory limit on a component (a cgroup, or a container's limit)."""
 
@@ -91,3 +102,8 @@ class StackDriver(Protocol):
     def deploy(self, name: str, release: str) -> None: ...
     def release_of(self, name: str) -> str: ...
     def postgres_files(self) -> PostgresFiles: ...
+    def start_instance(self, service: str, instance: str, env: Mapping[str, str],
+                       timeout_s: float | None = None) -> str: ...
+    def stop_instance(self, instance: str, timeout_s: float = 10.0) -> None: ...
+    def outside_client(self) -> OutsideClient: ...
+    def release_outside_client(self, client: OutsideClient) -> None: ...

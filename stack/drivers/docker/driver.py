@@ -24,6 +24,7 @@ at the next start, by `down()` and by `stack.drivers.docker.cleanup.remove_label
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ import time
 from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import docker
 import httpx
@@ -49,13 +50,15 @@ from testcontainers.compose import DockerCompose
 
 from aarya_chaos.errors import ConfigError, FaultError, PortInUse, StackAlreadyRunning, StackError
 from stack.config import StackConfig
-from stack.drivers.base import ComponentStatus, PostgresFiles, ProcessEvent
+from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
 
 from .cleanup import remove_labelled
 from .engine import docker_client, ensure_all
 from .images import build_images, image_tags
+from .instances import (INSTANCE_LABEL, INSTANCE_OF_LABEL, RESERVED_INSTANCE_NAMES, instance_container_name,
+                        instance_spec, published_port)
 from .runfiles import (
     COMPONENT_LABEL,
     COMPOSE_FILE,
@@ -73,6 +76,8 @@ from .runfiles import (
 from .stack_env import write_stack_env
 
 log = logging.getLogger("aarya.docker.driver")
+
+OUTSIDE_CLIENT_FROM_TOP = 66  # outside_client(): the subnet's broadcast address - 66, far from Docker's allocations
 
 PROBE_TIMEOUT_S = 2.0
 EXEC_TIMEOUT_S = 5
@@ -560,6 +565,52 @@ class DockerDriver:
     def memory_limit(self, name: str) -> DockerMemoryLimit | None:
         return self._limits.get(name)
 
+    # -- a client with an address of its own (6.1) -------------------------------------------------
+
+    def _bridge(self) -> tuple[str, ipaddress.IPv4Network]:
+        """The host interface of the stack's bridge network, and its subnet."""
+        network = self._network()
+        attrs = network.attrs
+        bridge = (attrs.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"
+        configs = (attrs.get("IPAM") or {}).get("Config") or []
+        subnets = [ipaddress.ip_network(c["Subnet"]) for c in configs if ":" not in c.get("Subnet", ":")]
+        if not subnets:
+            raise StackError(f"network {network.name} has no IPv4 subnet")
+        return bridge, cast(ipaddress.IPv4Network, subnets[0])
+
+    def outside_client(self) -> OutsideClient:
+        """An address of the stack's subnet added to the host end of its bridge (as root), and the gateway
+        container's own address: the published port goes through docker-proxy, which would hide the
+        client's address behind the bridge's (nginx would log every client as one)."""
+        if os.geteuid() != 0:
+            raise FaultError("an address of its own on the stack's bridge needs root (ip addr add)")
+        bridge, subnet = self._bridge()
+        source = str(subnet.broadcast_address - OUTSIDE_CLIENT_FROM_TOP)
+        gateway = self._netns_container("api_gateway")
+        gateway.reload()
+        address = ((gateway.attrs["NetworkSettings"].get("Networks") or {}).get(self.files.project) or {}).get(
+            "IPAddress")
+        if not address:
+            raise StackError("the gateway container has no address on the stack network")
+        _ip("addr", "replace", f"{source}/32", "dev", bridge)
+        self._record("api_gateway", "outside_client", detail=f"{source} on {bridge}")
+        return OutsideClient(source, f"http://{address}:{self.config.gateway.port}")
+
+    def release_outside_client(self, client: OutsideClient) -> None:
+        try:
+            bridge, _ = self._bridge()
+        except StackError:
+            return  # the network is gone, and the address with it
+        _ip("addr", "del", f"{client.source}/32", "dev", bridge, check=False)
+
+    def _outside_addresses(self) -> list[str]:
+        """Addresses added to the bridge by outside_client() (heal removes them)."""
+        bridge, subnet = self._bridge()
+        result = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", bridge], capture_output=True, text=True,
+                                timeout=10, check=False)
+        found = re.findall(r"inet (\S+)/32 ", result.stdout)
+        return [a for a in found if ipaddress.ip_address(a) in subnet]
+
     # -- network partitions ------------------------------------------------------------------------
 
     def _network(self) -> Any:
@@ -660,13 +711,21 @@ class DockerDriver:
             if netns_container_name(self.config, name) is not None and not self.is_connected(name):
                 self.reconnect(name)
                 reconnected.append(name)
+        outside = self._outside_addresses()
+        for address in outside:
+            self.release_outside_client(OutsideClient(address, ""))
+        instances = sorted({(c.labels or {}).get(INSTANCE_LABEL, "?") for c in self._instance_containers()})
+        for instance in instances:
+            self.stop_instance(instance, timeout_s=5)
         tmpfs = [p.stem.removeprefix("override-") for p in self.files.root.glob("override-*.yml")]
         for name in tmpfs:
             self.unmount_tmpfs(name)
         return [f"docker: unpaused {', '.join(unpaused) or 'nothing'}",
                 f"docker: lifted memory limits of {', '.join(limits) or 'nothing'}",
                 f"docker: reconnected {', '.join(reconnected) or 'nothing'} to the stack network",
-                f"docker: removed tmpfs overrides of {', '.join(tmpfs) or 'nothing'}"]
+                f"docker: removed tmpfs overrides of {', '.join(tmpfs) or 'nothing'}",
+                f"docker: removed extra service instances {', '.join(instances) or 'none'}",
+                f"docker: removed client addresses {', '.join(outside) or 'none'} from the stack's bridge"]
 
     # -- releases ----------------------------------------------------------------------------------
 
@@ -683,6 +742,84 @@ class DockerDriver:
 
     def release_of(self, name: str) -> str:
         return self._releases.get(name, "v1") if name in self.config.services else "-"
+
+    # -- extra instances of a service (the runbook's `--scale <service>=2`) ---------------------------
+
+    def start_instance(self, service: str, instance: str, env: Mapping[str, str],
+                       timeout_s: float | None = None) -> str:
+        """Another container of `service` (its image, command and environment plus `env`), on the stack's
+        network, its port published on 127.0.0.1; returns its base URL once /health/ready answers 200.
+        See stack/drivers/docker/instances.py. A failed start removes the container."""
+        if service not in self.config.services:
+            raise ConfigError(f"{service} is not a service; only services have extra instances")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", instance) or instance in RESERVED_INSTANCE_NAMES:
+            raise ConfigError(f"bad instance name {instance!r}")
+        base = self._container(service)
+        name = instance_container_name(base.name, instance)
+        self.stop_instance(instance)  # an earlier attempt's, if any
+        try:
+            self.client.containers.get(name)
+            raise StackError(f"a container {name} exists without this run's label; not touching it")
+        except NotFound:
+            pass
+        port = self.config.services[service].port
+        dns = (self._netns_container(service).attrs.get("HostConfig") or {}).get("Dns")
+        spec = instance_spec(base.attrs["Config"], name=name, run_id=self.run_id, service=service,
+                             instance=instance, env=env, network=self._network().name, port=port,
+                             host=self.config.host, dns=dns)
+        try:
+            container = self.client.containers.run(**spec)
+        except APIError as exc:
+            raise StackError(f"creating {name} failed: {exc.explanation or exc}") from exc
+        try:
+            container.reload()
+            host_port = published_port(container.attrs, port)
+            if host_port is None:
+                raise StackError(f"{name} has no published port for {port}/tcp "
+                                 f"({_describe_state(container.attrs.get('State'))}): "
+                                 f"{container.logs(tail=20).decode(errors='replace')}")
+            base_url = self.config.url(host_port)
+
+            def ready() -> bool:
+                return httpx.get(f"{base_url}/health/ready", timeout=PROBE_TIMEOUT_S).status_code == 200
+
+            def still_alive() -> str | None:
+                container.reload()
+                state = container.attrs.get("State") or {}
+                return None if state.get("Running") else f"{name} is not running ({_describe_state(state)})"
+
+            wait_until(f"{service} ({instance})", base_url, ready,
+                       timeout_s=timeout_s if timeout_s is not None else self.config.ready_timeout_s,
+                       log_tail=lambda: container.logs(tail=40).decode(errors="replace"), still_alive=still_alive)
+        except BaseException:
+            self.stop_instance(instance)
+            raise
+        log.info("started %s instance %s: container %s, %s", service, instance, name, base_url)
+        return base_url
+
+    def _instance_containers(self, instance: str | None = None) -> list[Any]:
+        label = INSTANCE_LABEL if instance is None else f"{INSTANCE_LABEL}={instance}"
+        containers: list[Any] = self.client.containers.list(
+            all=True, filters={"label": [f"{RUN_LABEL}={self.run_id}", label]})
+        return containers
+
+    def stop_instance(self, instance: str, timeout_s: float = 10.0) -> None:
+        """`docker stop -t <timeout_s>` (SIGTERM, then SIGKILL) and remove the instance's container, its log
+        kept in <run_dir>/logs/<service>-<instance>.log; idempotent."""
+        for container in self._instance_containers(instance):
+            service = (container.labels or {}).get(INSTANCE_OF_LABEL, "service")
+            try:
+                if container.status == "paused":
+                    container.unpause()
+                if container.status in ("running", "restarting"):
+                    container.stop(timeout=max(1, int(timeout_s)))
+                log_path = self.config.run_dir / "logs" / f"{service}-{instance}.log"
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                log_path.write_bytes(container.logs(stdout=True, stderr=True))
+                container.remove(force=True)
+                log.info("removed %s instance %s (container %s)", service, instance, container.name)
+            except NotFound:
+                pass
 
     # -- files on the host -------------------------------------------------------------------------
 
@@ -841,3 +978,12 @@ def _alive(pid: int, create_time: float | None) -> bool:
     except psutil.Error:
         return False
     return create_time is None or abs(proc.create_time() - float(create_time)) < 1.0
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    try:
+        result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
+    except FileNotFoundError:
+        raise FaultError("the `ip` command (iproute2) is not installed") from None
+    if check and result.returncode != 0:
+        raise FaultError(f"`ip {' '.join(args)}` failed: {result.stderr.strip()}")

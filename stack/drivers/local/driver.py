@@ -33,15 +33,18 @@ import redis
 from aarya_chaos.errors import ConfigError, FaultError, PortInUse, StackAlreadyRunning, StackError
 from stack.binaries import Binaries, find_binaries
 from stack.config import StackConfig
-from stack.drivers.base import ComponentStatus, PostgresFiles, ProcessEvent
+from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
 from stack.logtail import tail
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
 
 from . import cgroups
 from .components import Component, Gateway, Postgres, Redis, RunLayout, Service, Toxiproxy
+from .instances import LocalInstances
 from .process import ProcessRecord, reap
 from .stack_env import write_stack_env
+
+OUTSIDE_CLIENT_ADDRESS = "127.0.0.66"  # the legitimate load comes from 127.0.0.1
 
 log = logging.getLogger("aarya.driver")
 MONITOR_INTERVAL_S = 0.05
@@ -63,6 +66,7 @@ class LocalDriver:
         self._monitor_stop = threading.Event()
         self._monitor: threading.Thread | None = None
         self._cgroups: dict[str, cgroups.MemoryCgroup] = {}
+        self._instances = LocalInstances()
         self.started = False
 
     def _build_components(self) -> None:
@@ -110,6 +114,7 @@ class LocalDriver:
         self._monitor_stop.set()
         if self._monitor is not None:
             self._monitor.join(timeout=2)
+        self._instances.stop_all()
         for name in list(self._cgroups):
             self.release_memory_limit(name)
         for component in reversed(list(self.components.values())):
@@ -346,12 +351,33 @@ class LocalDriver:
         service = self.component(name)
         return service.release_env.get("RELEASE", "v1") if isinstance(service, Service) else "-"
 
+    def outside_client(self) -> OutsideClient:
+        """127.0.0.66: all of 127.0.0.0/8 is this machine's, so a socket bound to it needs no setup."""
+        return OutsideClient(OUTSIDE_CLIENT_ADDRESS, self.config.gateway_url)
+
+    def release_outside_client(self, client: OutsideClient) -> None:
+        pass
+
     def postgres_files(self) -> PostgresFiles:
         owner = self.layout.pgdata.stat()
         return PostgresFiles(self.layout.pgdata, self.layout.wal_archive, self.layout.backups, owner.st_uid,
                              owner.st_gid)
 
     # -- clients for faults and checks ---------------------------------------------------------
+
+    def start_instance(self, service: str, instance: str, env: Mapping[str, str],
+                       timeout_s: float | None = None) -> str:
+        """Another process of `service` (its command and environment plus `env`) on a free port; returns its
+        base URL once /health/ready answers 200 (stack/drivers/local/instances.py)."""
+        component = self.component(service)
+        if not isinstance(component, Service):
+            raise ConfigError(f"{service} is not a service; only services have extra instances")
+        return self._instances.start(component, instance, env,
+                                     timeout_s if timeout_s is not None else self.config.ready_timeout_s)
+
+    def stop_instance(self, instance: str, timeout_s: float = 10.0) -> None:
+        """SIGTERM (SIGKILL after `timeout_s`) to the instance's processes; idempotent."""
+        self._instances.stop(instance, timeout_s)
 
     def toxiproxy(self) -> ToxiproxyClient:
         return ToxiproxyClient(self.components["toxiproxy"].endpoint)
