@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,3 +151,31 @@ def test_support_reason_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     reason = mount_support()
     assert reason is not None and "root" in reason
+
+
+@needs_mount
+def test_heal_copies_the_wal_of_a_killed_disk_scenario_back_before_unmounting(mount_dir: Path) -> None:
+    """A 5.1 run SIGKILLed with pg_wal on its tmpfs: the tmpfs holds the newest WAL, the real disk's copy
+    moved aside is older. Heal puts the tmpfs's WAL back in pg_wal, unmounts, and drops the old copy."""
+    from fixtures.faults.disk import rescue_wal_from_tmpfs
+
+    pg_wal = mount_dir / "pgdata" / "pg_wal"
+    aside = mount_dir / "pg_wal-moves" / "pg_wal.before"
+    pg_wal.mkdir(parents=True)
+    aside.mkdir(parents=True)
+    (aside / "000000010000000000000001").write_bytes(b"old")
+    mount_tmpfs(pg_wal, 4 * MB)
+    (pg_wal / "000000010000000000000001").write_bytes(b"old+new")
+    (pg_wal / "000000010000000000000002").write_bytes(b"newest")
+    (pg_wal / "archive_status").mkdir()
+    (pg_wal / ".aarya-chaos-filler-x").write_bytes(b"\0" * MB)
+    with (pg_wal / "000000010000000000000002").open("rb"):  # PostgreSQL still running: refused
+        assert "still in use" in rescue_wal_from_tmpfs(pg_wal)
+    assert is_mountpoint(pg_wal)
+    assert "copied back" in rescue_wal_from_tmpfs(pg_wal)
+    assert not is_mountpoint(pg_wal)
+    assert sorted(p.name for p in pg_wal.iterdir()) == ["000000010000000000000001", "000000010000000000000002",
+                                                         "archive_status"]
+    assert (pg_wal / "000000010000000000000001").read_bytes() == b"old+new"
+    assert not (mount_dir / "pg_wal-moves").exists()
+    shutil.rmtree(mount_dir / "pgdata")
