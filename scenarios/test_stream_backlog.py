@@ -8,7 +8,8 @@
              XINFO GROUPS' last-delivered-id) plus `XPENDING <stream> content_services`, above 500.
     Recover: the runbook's steps, corrected: (1) find the slow consumer (its log's "lag behind" lines, its
              /admin/stats cost); (2) restore its speed and add a second consumer to the group (another
-             content_services process with its own consumer name and port, the local `--scale ...=2`); wait
+             content_services instance with its own consumer name, from the driver's `start_instance`: a process
+             locally, a container on docker; the runbook's `--scale ...=2`); wait
              for the backlog to fall under the threshold; (3) run the compactor: archive to PostgreSQL, then
              trim, only what the group has consumed (`POST /compact?min_age_s=0&keep_unconsumed=true`).
              Steps 4-5 (XREADGROUP STREAM ..., XTRIM MAXLEN 50000) are replaced by (3): see the notes.
@@ -122,15 +123,29 @@ def group_after_retire(run: ScenarioRun, extra: ExtraConsumer) -> str:
             f"the main consumer; group consumers now {consumers}")
 
 
+def scale_note(run: ScenarioRun) -> str:
+    """What stood in for the runbook's `--scale content_services=2` on this driver."""
+    from stack.drivers.docker import DockerDriver
+
+    retired = ("with its own CONSUMER_NAME, retired it after handing its pending entries over (XCLAIM) and "
+               "removing it from the group")
+    if isinstance(run.stack, DockerDriver):
+        return ("runbook: `docker-compose up -d --scale content_services=2` does not fit this stack (the service "
+                "has a fixed container_name and shares the network namespace of its -net container, so a second "
+                "replica gets neither a name nor a port of its own); the driver started one more container of "
+                "content_services' image, command and environment on the stack's network (labelled with the run, "
+                f"port published on 127.0.0.1) {retired}")
+    return ("runbook: `docker-compose up -d --scale content_services=2` has no local equivalent; the driver "
+            f"started a second content_services process on a free port {retired}")
+
+
 def record_runbook_mistakes(run: ScenarioRun) -> None:
     run.notes += [
         "runbook: `XPENDING user_events - +` is wrong because XPENDING needs the group name (and the extended "
         "form a count); used `XPENDING <stream> content_services` (summary) for each stream",
         "runbook: XLEN alone is not the lag (it counts consumed entries too, and shrinks when compacted); used "
         "the group's undelivered entries (after XINFO GROUPS' last-delivered-id) + pending",
-        "runbook: `docker-compose up -d --scale content_services=2` has no local equivalent in the driver; "
-        "started a second content_services process with its own CONSUMER_NAME and port, retired it after "
-        "handing its pending entries over (XCLAIM) and removing it from the group",
+        scale_note(run),
         "runbook: step 4 `XREADGROUP STREAM user_events COUNT 1000` is invalid syntax (it is XREADGROUP GROUP "
         "<group> <consumer> COUNT n STREAMS <key> <id>) and reading as a consumer does not archive anything; "
         "used the compactor, which archives to events_archive and only then trims",

@@ -20,6 +20,7 @@ class FakeDriver:
         self.dies_on_kill = dies_on_kill
         self._events: list[ProcessEvent] = []
         self.calls: list[tuple[str, str]] = []
+        self.instances: dict[str, dict[str, str]] = {}
 
     def _event(self, component: str, kind: str, code: int | None = None, detail: str = "") -> None:
         self._events.append(ProcessEvent(time.time(), time.monotonic(), component, kind, code, detail))
@@ -86,3 +87,13 @@ class FakeDriver:
 
     def redis(self) -> Any:
         raise NotImplementedError
+
+    def start_instance(self, service: str, instance: str, env: Mapping[str, str],
+                       timeout_s: float | None = None) -> str:
+        self.calls.append(("start_instance", f"{service}/{instance}"))
+        self.instances[instance] = dict(env)
+        return f"fake://{service}-{instance}"
+
+    def stop_instance(self, instance: str, timeout_s: float = 10.0) -> None:
+        self.calls.append(("stop_instance", instance))
+        self.instances.pop(instance, None)

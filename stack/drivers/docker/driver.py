@@ -14,6 +14,8 @@ The same StackDriver protocol as the local driver, so scenarios and faults run u
 - a memory limit is the container's (`container.update`), and `restart` lifts it, as a restarted local
   process leaves its cgroup; `disconnect`/`reconnect` cut a container off its network (a partition);
   `mount_tmpfs` recreates a container with a size-limited tmpfs (the disk scenarios);
+- `start_instance` runs one more container of a service (the runbook's `--scale`, 4.1) from the
+  service container's image, command and environment, labelled with the run; `stop_instance` removes it;
 - `<run_dir>/stack.env` (for stack/scripts/backup and recover) says PG_CONTROL=docker: the scripts stop and
   start the container and work on its volume from the host (stack/drivers/docker/stack_env.py).
 
@@ -815,7 +817,8 @@ class DockerDriver:
                     container.stop(timeout=max(1, int(timeout_s)))
                 log_path = self.config.run_dir / "logs" / f"{service}-{instance}.log"
                 log_path.parent.mkdir(parents=True, exist_ok=True)
-                log_path.write_bytes(container.logs(stdout=True, stderr=True))
+                with log_path.open("ab") as out:
+                    out.write(container.logs(stdout=True, stderr=True))
                 container.remove(force=True)
                 log.info("removed %s instance %s (container %s)", service, instance, container.name)
             except NotFound:
