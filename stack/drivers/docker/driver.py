@@ -33,13 +33,11 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
 from typing import Any, cast
 
 import docker
@@ -55,6 +53,8 @@ from stack.config import StackConfig
 from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
+
+from stack.drivers.common import StackContext, check_ports_free, live_owner
 
 from .cleanup import remove_labelled
 from .engine import docker_client, ensure_all
@@ -130,7 +130,7 @@ class DockerMemoryLimit:
         return bool(self.driver._container(self.component).attrs["State"].get("OOMKilled"))
 
 
-class DockerDriver:
+class DockerDriver(StackContext):
     def __init__(self, config: StackConfig, *, fresh: bool = False, install: bool = True, build: bool = True,
                  restart_policy: str = "no") -> None:
         self.config = config
@@ -182,14 +182,6 @@ class DockerDriver:
         return self.files
 
     # -- whole stack -------------------------------------------------------------------------------
-
-    def __enter__(self) -> DockerDriver:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Build (cached), compose up --wait, probe every component; on failure or Ctrl-C tear down and re-raise."""
@@ -262,14 +254,10 @@ class DockerDriver:
         return result
 
     def _claim_run_dir(self) -> None:
-        state = self._read_state()
-        if state is not None:
-            owner = state.get("owner", {})
-            pid = owner.get("pid")
-            if pid not in (None, os.getpid()) and _alive(pid, owner.get("create_time")):
-                raise StackAlreadyRunning(
-                    f"a docker stack run by pid {pid} already owns {self.config.run_dir}; "
-                    "stop it with `aarya-chaos down`, or choose another run_dir")
+        pid = live_owner(self._read_state())
+        if pid not in (None, os.getpid()):
+            raise StackAlreadyRunning(f"a docker stack run by pid {pid} already owns {self.config.run_dir}; "
+                                      "stop it with `aarya-chaos down`, or choose another run_dir")
         removed = remove_labelled(self.run_id, volumes=self.fresh, client=self.client)
         if removed:
             log.warning("removed what an earlier run %s left behind: %s", self.run_id, removed.describe())
@@ -278,14 +266,7 @@ class DockerDriver:
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
 
     def _check_ports_free(self) -> None:
-        for owner, port in self.config.listen_ports().items():
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((self.config.host, port))
-                except OSError:
-                    raise PortInUse(f"port {port} on {self.config.host} (for {owner}) is already in use; "
-                                    "stop that process or change the port in aarya-chaos.toml") from None
+        check_ports_free(self.config)
 
     # -- run.json (for `status`/`down` from another process) ----------------------------------------
 
@@ -314,12 +295,7 @@ class DockerDriver:
         return self._read_state()
 
     def owner_pid(self) -> int | None:
-        state = self._read_state()
-        if state is None:
-            return None
-        owner = state.get("owner", {})
-        pid = owner.get("pid")
-        return int(pid) if pid is not None and _alive(pid, owner.get("create_time")) else None
+        return live_owner(self._read_state())
 
     # -- one component -----------------------------------------------------------------------------
 
@@ -973,14 +949,6 @@ def _describe_state(state: Mapping[str, Any] | None) -> str:
         return f"{status}{f', {health}' if health else ''}"
     text = f"{status}, exit {state.get('ExitCode')}"
     return text + (", OOMKilled" if state.get("OOMKilled") else "")
-
-
-def _alive(pid: int, create_time: float | None) -> bool:
-    try:
-        proc = psutil.Process(int(pid))
-    except psutil.Error:
-        return False
-    return create_time is None or abs(proc.create_time() - float(create_time)) < 1.0
 
 
 def _ip(*args: str, check: bool = True) -> None:

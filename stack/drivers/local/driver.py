@@ -18,12 +18,10 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 import psutil
@@ -34,6 +32,7 @@ from aarya_chaos.errors import ConfigError, FaultError, PortInUse, StackAlreadyR
 from stack.binaries import Binaries, find_binaries
 from stack.config import StackConfig
 from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
+from stack.drivers.common import StackContext, check_ports_free, live_owner
 from stack.logtail import tail
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
@@ -51,7 +50,7 @@ MONITOR_INTERVAL_S = 0.05
 SQL_ATTEMPTS = 5
 
 
-class LocalDriver:
+class LocalDriver(StackContext):
     def __init__(self, config: StackConfig, *, fresh: bool = False, install: bool = True,
                  binaries: Binaries | None = None) -> None:
         self.config = config
@@ -77,14 +76,6 @@ class LocalDriver:
         self.components = {c.name: c for c in ordered}
 
     # -- whole stack -------------------------------------------------------------------------
-
-    def __enter__(self) -> LocalDriver:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start every component in dependency order; on any failure or Ctrl-C, tear down and re-raise."""
@@ -131,10 +122,10 @@ class LocalDriver:
     def _claim_run_dir(self) -> None:
         state = self._read_state()
         if state is not None:
-            owner = ProcessRecord("owner", state["owner"]["pid"], state["owner"]["create_time"])
-            if owner.pid != os.getpid() and owner.find() is not None:
+            owner = live_owner(state)
+            if owner not in (None, os.getpid()):
                 raise StackAlreadyRunning(
-                    f"a stack run by pid {owner.pid} already owns {self.layout.root}; "
+                    f"a stack run by pid {owner} already owns {self.layout.root}; "
                     "stop it with `aarya-chaos down`, or choose another run_dir")
             cleaned = [r.name for r in self._recorded_processes(state) if reap(r)]
             log.warning("stale run directory %s from a crashed run; reaped: %s",
@@ -164,16 +155,7 @@ class LocalDriver:
             pass
 
     def _check_ports_free(self) -> None:
-        for owner, port in self.config.listen_ports().items():
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((self.config.host, port))
-                except OSError:
-                    raise PortInUse(
-                        f"port {port} on {self.config.host} (for {owner}) is already in use"
-                        f"{_who_listens(port)}; stop that process or change the port in aarya-chaos.toml"
-                    ) from None
+        check_ports_free(self.config)
 
     def attach(self) -> dict[str, Any] | None:
         """Adopt the processes of a stack started by another process (for `status`, `down`, game days).
@@ -191,11 +173,7 @@ class LocalDriver:
 
     def owner_pid(self) -> int | None:
         """The pid of the live process that started the recorded stack, if any."""
-        state = self._read_state()
-        if state is None:
-            return None
-        owner = ProcessRecord("owner", state["owner"]["pid"], state["owner"]["create_time"])
-        return owner.pid if owner.find() is not None else None
+        return live_owner(self._read_state())
 
     # -- one component -----------------------------------------------------------------------
 
@@ -517,12 +495,3 @@ def _in_session(proc: psutil.Process, session: int) -> bool:
         return False
 
 
-def _who_listens(port: int) -> str:
-    try:
-        for conn in psutil.net_connections("tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-                proc = psutil.Process(conn.pid)
-                return f" by pid {conn.pid} ({' '.join(proc.cmdline())[:120]})"
-    except psutil.Error:
-        pass
-    return ""
