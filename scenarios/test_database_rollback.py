@@ -46,7 +46,7 @@ from fixtures.faults.restore import (
     APPLICATION_SERVICES,
     Backup,
     DestructiveMigration,
-    OrdersPresentProbe,
+    orders_present,
     backup_dir,
     hand_back_postgres,
     recover,
@@ -54,6 +54,7 @@ from fixtures.faults.restore import (
     take_backup,
 )
 from fixtures.plugin import expect_scenario_failure
+from fixtures.probes import ConditionProbe
 from fixtures.scenario import ScenarioRun, Targets
 from load.history import Op
 from scenarios.common import Canary, gateway, make_canary
@@ -275,7 +276,7 @@ def database_rollback(run: ScenarioRun, *, point_in_time: bool = True) -> None:
               finished_at=backup.finished_at.isoformat())
     wait_for_orders_after(run, backup.finished_at, MIN_ORDERS_AFTER_BACKUP)
     fault = DestructiveMigration(run.stack)
-    with OrdersPresentProbe(run.history, run.stack, canary_orders):
+    with ConditionProbe(run.history, "orders_present", orders_present(run.stack, canary_orders)):
         with run.inject(fault):
             run.detect("a customer's order is gone (GET /api/v1/orders/<id> answers 404)",
                        canary_order_gone(run, canary, canary_orders))

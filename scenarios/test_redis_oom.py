@@ -31,9 +31,10 @@ import pytest
 
 from checks.verdict import Check
 from checks.windows import in_window
-from fixtures.faults.cache import (BULK_PREFIX, ConditionProbe, EvictionLoss, RedisMemoryFill, memory_headroom,
+from fixtures.faults.cache import (BULK_PREFIX, EvictionLoss, RedisMemoryFill, memory_headroom,
                                    memory_state, redis_evicting, unlink_matching)
 from fixtures.plugin import expect_scenario_failure
+from fixtures.probes import ConditionProbe
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, Canary, gateway, make_canary
 

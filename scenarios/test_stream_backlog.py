@@ -34,12 +34,12 @@ import pytest
 
 from aarya_chaos.errors import NotReady
 from checks.verdict import Check, at_most
-from fixtures.faults.cache import ConditionProbe
 from fixtures.faults.streams import (GROUP, STREAMS, Accounting, ExtraConsumer, SlowConsumer, account, admin_url,
                                      backlog_above,
                                      backlog_within, consumer_stats, drained_up_to, ids_since, last_generated,
                                      streams_state, total_backlog, within_cutoff)
 from fixtures.plugin import expect_scenario_failure
+from fixtures.probes import ConditionProbe
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S
 from stack.waits import wait_until

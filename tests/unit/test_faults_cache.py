@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fixtures.faults.cache import (ConditionProbe, EvictionLoss, MemoryState, namespace, parse_info,
+from fixtures.faults.cache import (EvictionLoss, MemoryState, namespace, parse_info,
                                    redis_evicting)
+from fixtures.probes import ConditionProbe
 from load.history import HistoryWriter, history_files, pair_ops, read_records
 
 INFO_MEMORY = """# Memory\r

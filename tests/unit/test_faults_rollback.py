@@ -16,12 +16,13 @@ from fixtures.faults import release as release_module
 from fixtures.faults.release import BadRelease, error_rate_above
 from fixtures.faults.restore import (
     DestructiveMigration,
-    OrdersPresentProbe,
+    orders_present,
     backup_dir,
     hand_back_postgres,
     runbook_dump_path,
 )
 from fixtures.heal import HealRegistry
+from fixtures.probes import ConditionProbe
 from load.history import HistoryWriter, Op, pair_ops, read_records
 from stack.config import load_config
 from stack.drivers.base import PostgresFiles
@@ -173,7 +174,7 @@ def test_the_orders_probe_records_health_ops(tmp_path: Path) -> None:
 
     stack = Flaky(tmp_path, [])
     history = HistoryWriter(tmp_path / "history" / "scenario.jsonl", process="scenario")
-    with OrdersPresentProbe(history, stack, ["a", "b"], interval_s=0.01):
+    with ConditionProbe(history, "orders_present", orders_present(stack, ["a", "b"]), interval_s=0.01):
         deadline = time.monotonic() + 5
         while len(stack.queries) < 4 and time.monotonic() < deadline:
             time.sleep(0.01)
