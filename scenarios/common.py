@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import httpx
@@ -11,21 +10,16 @@ from checks.timing import never_hung
 from checks.verdict import Check
 from checks.windows import Window, in_window
 from fixtures.scenario import ScenarioRun
+from stack.shoppers import Shopper, register_shopper
 
 CONTROL_WAIT_S = 20.0  # a control skips the recovery: nothing comes back, so waiting longer proves nothing more
 
 
 @dataclass(frozen=True)
-class Canary:
+class Canary(Shopper):
     """A shopper the scenario owns: a session and a cart it can look for after the recovery."""
 
-    email: str
-    token: str
-    product_id: int
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token}"}
+    product_id: int = 42
 
 
 def gateway(run: ScenarioRun) -> httpx.Client:
@@ -33,12 +27,9 @@ def gateway(run: ScenarioRun) -> httpx.Client:
 
 
 def make_canary(run: ScenarioRun, product_id: int = 42) -> Canary:
-    email = f"canary-{uuid.uuid4().hex[:10]}@example.test"
     with gateway(run) as client:
-        client.post("/auth/register", json={"email": email, "password": "canary password"}).raise_for_status()
-        login = client.post("/auth/login", json={"email": email, "password": "canary password"})
-        login.raise_for_status()
-        canary = Canary(email, login.json()["token"], product_id)
+        shopper = register_shopper(client, "canary", "canary password")
+        canary = Canary(shopper.email, shopper.password, shopper.user_id, shopper.token, product_id)
         client.post("/cart/items", json={"product_id": product_id, "quantity": 1}, headers=canary.auth).raise_for_status()
     return canary
 

@@ -21,6 +21,7 @@ import httpx
 
 from stack.config import load_config
 from stack.drivers.local import LocalDriver
+from stack.shoppers import register_shopper
 
 MAX_REQUESTS = 200_000
 
@@ -37,18 +38,10 @@ class Figures:
     checkout_p95_ms: float = 0.0
 
 
-def _shopper(client: httpx.Client) -> dict[str, str]:
-    email = f"bench-{uuid.uuid4().hex[:10]}@example.test"
-    client.post("/auth/register", json={"email": email, "password": "benchmark password"}).raise_for_status()
-    login = client.post("/auth/login", json={"email": email, "password": "benchmark password"})
-    login.raise_for_status()
-    return {"authorization": f"Bearer {login.json()['token']}"}
-
-
 def _checkout_loop(base: str, stop_at: float, latencies: list[float], failures: list[int], budget: list[int],
                    lock: threading.Lock) -> None:
     with httpx.Client(base_url=base, timeout=10) as client:
-        auth = _shopper(client)
+        auth = register_shopper(client, "bench", "benchmark password").auth
         product = 1 + uuid.uuid4().int % 2000
         while time.monotonic() < stop_at:
             with lock:

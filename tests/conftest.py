@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+
 import httpx
 import pytest
 
 from stack.drivers.local import LocalDriver
+from stack.shoppers import Shopper, register_shopper
 
 
 @pytest.fixture
@@ -17,27 +17,8 @@ def gateway(stack: LocalDriver) -> Iterator[httpx.Client]:
         yield client
 
 
-@dataclass(frozen=True)
-class Shopper:
-    email: str
-    password: str
-    user_id: int
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token}"}
-
-
 def new_shopper(client: httpx.Client) -> Shopper:
-    email = f"shopper-{uuid.uuid4().hex[:12]}@example.test"
-    password = "correct horse battery"
-    registered = client.post("/auth/register", json={"email": email, "password": password})
-    assert registered.status_code == 201, registered.text
-    login = client.post("/auth/login", json={"email": email, "password": password})
-    assert login.status_code == 200, login.text
-    body = login.json()
-    return Shopper(email, password, int(body["user_id"]), body["token"])
+    return register_shopper(client)
 
 
 @pytest.fixture
