@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 from ..common.app import Dependencies, deps
 from ..common.auth import User, current_user
 from ..common.cache import Cache
-from .catalogue import MAX_BIGINT, NotFound, find_product
+from ..common.errors import NotFound
+from .catalogue import MAX_BIGINT, find_product
 
 log = logging.getLogger("aarya.commerce")
 router = APIRouter(prefix="/cart", tags=["cart"])

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..common.app import Dependencies, deps
 from ..common.cache import Cache
-from ..common.errors import DependencyUnavailable, ServiceError
+from ..common.errors import DependencyUnavailable, NotFound
 from .events import ANALYTICS_EVENTS, publish_best_effort, utc_now
 
 log = logging.getLogger("aarya.commerce")
@@ -24,10 +24,6 @@ PRODUCT_TTL_S = 300
 LIST_TTL_S = 60
 COLUMNS = "id, sku, name, description, category, price_cents, stock"
 
-
-class NotFound(ServiceError):
-    status_code = 404
-    code = "not_found"
 
 
 class Product(BaseModel):

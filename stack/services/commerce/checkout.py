@@ -16,10 +16,9 @@ from pydantic import BaseModel
 
 from ..common.app import Dependencies, deps
 from ..common.auth import User, current_user
-from ..common.errors import DependencyUnavailable
+from ..common.errors import BadRequest, DependencyUnavailable, NotFound
 from .cart import read_cart, remove_items
-from .catalogue import NotFound
-from .orders import PAID, PENDING, BadRequest, Order, create_order, find_by_key, get_order, list_orders
+from .orders import PAID, PENDING, Order, create_order, find_by_key, get_order, list_orders
 from .outbox import publish_outbox_best_effort
 from .payments import pay_order
 

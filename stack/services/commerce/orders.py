@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from ..common.db import Database
-from ..common.errors import ServiceError
+from ..common.errors import BadRequest
 from .cart import CartItem
 from .events import ORDER_EVENTS, utc_now
 
@@ -20,10 +20,6 @@ MAX_INT4 = 2_147_483_647
 PENDING, PAID, PAYMENT_FAILED = "pending_payment", "paid", "payment_failed"
 COLUMNS = "id AS order_id, user_id, status, total_cents, idempotency_key, payment_id, created_at, updated_at"
 
-
-class BadRequest(ServiceError):
-    status_code = 400
-    code = "bad_request"
 
 
 class OrderItem(BaseModel):

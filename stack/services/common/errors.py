@@ -2,7 +2,10 @@
 
     ServiceError
     ├── DependencyUnavailable   503: postgres/redis/another service is down, slow or short-circuited
-    └── Unauthorized            401: no or unknown session
+    ├── Unauthorized            401: no or unknown session
+    ├── BadRequest              400: the request cannot be served as asked (empty cart, gone products)
+    ├── NotFound                404
+    └── Conflict                409: it exists already, or the key was used for something else
 """
 
 from __future__ import annotations
@@ -27,3 +30,18 @@ class DependencyUnavailable(ServiceError):
 class Unauthorized(ServiceError):
     status_code = 401
     code = "unauthorized"
+
+
+class BadRequest(ServiceError):
+    status_code = 400
+    code = "bad_request"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"

@@ -13,7 +13,7 @@ from redis.typing import EncodableT, FieldT
 from ..common.app import Dependencies, deps
 from ..common.auth import bearer_token
 from ..common.cache import Cache
-from ..common.errors import DependencyUnavailable, ServiceError, Unauthorized
+from ..common.errors import Conflict, DependencyUnavailable, ServiceError, Unauthorized
 from .passwords import Passwords
 from .sessions import create_session, delete_session, failure_count, lookup_session, record_failure, utc_now
 
@@ -24,10 +24,6 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 NOT_IN_ADDRESS = re.compile(r"[^0-9A-Za-z.:\[\]-]")  # keeps header junk out of the greppable log line
 USER_EVENTS = "user_events"
 
-
-class Conflict(ServiceError):
-    status_code = 409
-    code = "conflict"
 
 
 class TooManyAttempts(ServiceError):

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..common.app import Dependencies, deps
 from ..common.db import Database
-from ..common.errors import ServiceError
+from ..common.errors import Conflict, NotFound
 
 log = logging.getLogger("aarya.payment")
 router = APIRouter(tags=["payments"])
@@ -30,13 +30,8 @@ class PaymentSettings(BaseSettings):
     payment_processor_latency_ms: float = 0.0
 
 
-class NotFound(ServiceError):
-    status_code = 404
-    code = "not_found"
 
-
-class Conflict(ServiceError):
-    status_code = 409
+class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
 
 
@@ -84,7 +79,7 @@ def charge(body: ChargeIn, response: Response, d: DepsParam) -> ChargeOut:
             "payment rejected: idempotency_key=%s already used for order_id=%s amount_cents=%s",
             body.idempotency_key, existing.order_id, existing.amount_cents,
         )
-        raise Conflict(f"idempotency key {body.idempotency_key!r} was used for a different payment")
+        raise IdempotencyConflict(f"idempotency key {body.idempotency_key!r} was used for a different payment")
     response.status_code = 200
     replay = ChargeOut(**existing.model_dump(exclude={"replayed"}), replayed=True)
     _log_charge(replay)
