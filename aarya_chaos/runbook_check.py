@@ -52,7 +52,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -67,6 +66,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aarya_chaos.errors import ChaosError
+from stack.ports import free_port
 
 Result = Literal["ok", "fails", "warning", "dry-run", "not runnable"]
 SEVERITY: dict[str, int] = {"fails": 4, "warning": 3, "dry-run": 2, "not runnable": 1, "ok": 0}
@@ -1473,13 +1473,6 @@ SAMPLE_LOGS: dict[str, list[str]] = {
 }
 SUCCESS_WORDS = re.compile(r"\b(succeeded|success(ful)?|registered|placed|paid)\b|\" 20\d ", re.I)
 FAILURE_INTENT = re.compile(r"fail|error|denied|unauthori[sz]ed|invalid|reject", re.I)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class RedisLink:

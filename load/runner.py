@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from aarya_chaos.errors import NotReady
+from stack.ports import free_port
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -74,13 +74,6 @@ class _Proc:
             os.killpg(self.popen.pid, signum)  # its own session: the group is this process (and any child)
         except ProcessLookupError:
             pass
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def api_base(gateway_url: str) -> str:

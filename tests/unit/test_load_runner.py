@@ -14,7 +14,8 @@ import pytest
 from aarya_chaos.errors import NotReady
 from load import runner as runner_module
 from load.history import pair_ops, read_records
-from load.runner import LoadProfile, LoadRun, api_base, free_port, summarize_stats
+from load.runner import LoadProfile, LoadRun, api_base, summarize_stats
+from stack.ports import free_port
 
 
 def test_api_base() -> None:

@@ -15,7 +15,6 @@ import ctypes
 import logging
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import httpx
 
 from aarya_chaos.errors import ConfigError, StackError
 from stack.logtail import tail
+from stack.ports import free_port
 from stack.waits import wait_until
 
 from .components import Service
@@ -31,12 +31,6 @@ from .components import Service
 log = logging.getLogger("aarya.driver.instances")
 
 PROBE_TIMEOUT_S = 2.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def instance_command(command: list[str], port: int) -> list[str]:
