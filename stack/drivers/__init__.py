@@ -6,22 +6,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aarya_chaos.errors import ConfigError
 from stack.config import StackConfig
+from stack.drivers.common import read_run_state
 
 DRIVERS = ("local", "docker")
 
 
 def recorded_driver(config: StackConfig) -> str | None:
     """The driver that recorded a stack in `<run_dir>/run.json` (docker writes its name; local does not)."""
-    try:
-        state = json.loads((config.run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return str(state.get("driver", "local")) if isinstance(state, dict) else None
+    state = read_run_state(config.run_dir / "run.json")
+    return None if state is None else str(state.get("driver", "local"))
 
 
 def make_driver(config: StackConfig, kind: str | None = None, **options: Any) -> Any:

@@ -1,10 +1,13 @@
-"""What both drivers do the same way: the ports check before a start, the owner recorded in run.json, and
-the context manager that starts and always stops."""
+"""What both drivers do the same way: the ports check before a start, run.json (the run's state, with the
+process that owns it), and the context manager that starts and always stops."""
 
 from __future__ import annotations
 
+import json
 import socket
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -73,3 +76,23 @@ def live_owner(state: Mapping[str, Any] | None) -> int | None:
     except psutil.Error:
         return None
     return int(pid)
+
+
+def write_run_state(path: Path, state: Mapping[str, Any]) -> None:
+    """run.json, atomically (a temporary file renamed over it): `state` plus this process as its owner and
+    the time, so `status`/`down`/`heal` from another process find the run and know whether it lives."""
+    me = psutil.Process()
+    record = {**state, "owner": {"pid": me.pid, "create_time": me.create_time()}, "updated": time.time()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(path)
+
+
+def read_run_state(path: Path) -> dict[str, Any] | None:
+    """run.json as written by write_run_state, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -27,7 +27,6 @@ at the next start, by `down()` and by `stack.drivers.docker.cleanup.remove_label
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import os
 import re
@@ -36,8 +35,8 @@ import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import docker
@@ -48,13 +47,12 @@ import redis
 from docker.errors import APIError, DockerException, NotFound
 from testcontainers.compose import DockerCompose
 
-from aarya_chaos.errors import ConfigError, FaultError, PortInUse, StackAlreadyRunning, StackError
+from aarya_chaos.errors import ConfigError, FaultError, StackAlreadyRunning, StackError
 from stack.config import StackConfig
 from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
+from stack.drivers.common import StackContext, check_ports_free, live_owner, read_run_state, write_run_state
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
-
-from stack.drivers.common import StackContext, check_ports_free, live_owner
 
 from .cleanup import remove_labelled
 from .engine import docker_client, ensure_all
@@ -271,24 +269,14 @@ class DockerDriver(StackContext):
     # -- run.json (for `status`/`down` from another process) ----------------------------------------
 
     def _save_state(self) -> None:
-        me = psutil.Process()
-        state = {
+        write_run_state(self.files.state_file, {
             "driver": "docker", "run_id": self.run_id, "project": self.files.project,
-            "owner": {"pid": me.pid, "create_time": me.create_time()},
             "containers": {n: container_name(self.config, n) for n in self._names},
-            "endpoints": dict(self.endpoints()), "updated": time.time(),
-        }
-        self.config.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.files.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.files.state_file)
+            "endpoints": dict(self.endpoints())})
 
     def _read_state(self) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads(self.files.state_file.read_text())
-        except (OSError, ValueError):
-            return None
-        return data if data.get("driver") == "docker" else None
+        data = read_run_state(self.files.state_file)
+        return data if data is not None and data.get("driver") == "docker" else None
 
     def attach(self) -> dict[str, Any] | None:
         """Adopt a stack started by another process (containers are found by name and label)."""
@@ -584,9 +572,7 @@ class DockerDriver(StackContext):
     def _outside_addresses(self) -> list[str]:
         """Addresses added to the bridge by outside_client() (heal removes them)."""
         bridge, subnet = self._bridge()
-        result = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", bridge], capture_output=True, text=True,
-                                timeout=10, check=False)
-        found = re.findall(r"inet (\S+)/32 ", result.stdout)
+        found = re.findall(r"inet (\S+)/32 ", _ip("-o", "-4", "addr", "show", "dev", bridge, check=False))
         return [a for a in found if ipaddress.ip_address(a) in subnet]
 
     # -- network partitions ------------------------------------------------------------------------
@@ -951,10 +937,12 @@ def _describe_state(state: Mapping[str, Any] | None) -> str:
     return text + (", OOMKilled" if state.get("OOMKilled") else "")
 
 
-def _ip(*args: str, check: bool = True) -> None:
+def _ip(*args: str, check: bool = True) -> str:
+    """`ip ARGS` (iproute2); its output. FaultError when it fails, unless `check=False`."""
     try:
         result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
     except FileNotFoundError:
         raise FaultError("the `ip` command (iproute2) is not installed") from None
     if check and result.returncode != 0:
         raise FaultError(f"`ip {' '.join(args)}` failed: {result.stderr.strip()}")
+    return result.stdout

@@ -12,7 +12,6 @@ included) tears down whatever had started. Teardown leaves no process, port or l
 
 from __future__ import annotations
 
-import json
 import re
 import logging
 import os
@@ -28,11 +27,11 @@ import psutil
 import psycopg
 import redis
 
-from aarya_chaos.errors import ConfigError, FaultError, PortInUse, StackAlreadyRunning, StackError
+from aarya_chaos.errors import ConfigError, FaultError, StackAlreadyRunning, StackError
 from stack.binaries import Binaries, find_binaries
 from stack.config import StackConfig
 from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
-from stack.drivers.common import StackContext, check_ports_free, live_owner
+from stack.drivers.common import StackContext, check_ports_free, live_owner, read_run_state, write_run_state
 from stack.logtail import tail
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
@@ -445,24 +444,13 @@ class LocalDriver(StackContext):
     # -- run.json ------------------------------------------------------------------------------
 
     def _save_state(self) -> None:
-        me = psutil.Process()
         records = {n: c.process.record() for n, c in self.components.items()}
-        state = {
-            "owner": {"pid": me.pid, "create_time": me.create_time()},
+        write_run_state(self.layout.state_file, {
             "processes": {n: r.__dict__ for n, r in records.items() if r is not None},
-            "endpoints": dict(self.endpoints()),
-            "updated": time.time(),
-        }
-        tmp = self.layout.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.layout.state_file)
+            "endpoints": dict(self.endpoints())})
 
     def _read_state(self) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads(self.layout.state_file.read_text())
-            return data
-        except (OSError, ValueError):
-            return None
+        return read_run_state(self.layout.state_file)
 
     @staticmethod
     def _recorded_processes(state: dict[str, Any]) -> list[ProcessRecord]:
