@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import httpx
@@ -32,6 +33,15 @@ def make_canary(run: ScenarioRun, product_id: int = 42) -> Canary:
         canary = Canary(shopper.email, shopper.password, shopper.user_id, shopper.token, product_id)
         client.post("/cart/items", json={"product_id": product_id, "quantity": 1}, headers=canary.auth).raise_for_status()
     return canary
+
+
+def checkout_works(run: ScenarioRun, product_id: int) -> Check:
+    """After the recovery a new shopper puts `product_id` in the cart and checks out: 201."""
+    canary = make_canary(run, product_id=product_id)
+    with gateway(run) as client:
+        response = client.post("/checkout", headers={**canary.auth, "Idempotency-Key": str(uuid.uuid4())})
+    return Check("checkout_works_after_recovery", response.status_code == 201, response.status_code, 201,
+                 response.text[:200])
 
 
 def fault_window(run: ScenarioRun) -> Window:

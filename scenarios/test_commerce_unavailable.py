@@ -10,28 +10,18 @@
 from __future__ import annotations
 
 import signal
-import uuid
 
 import pytest
 
-from checks.verdict import Check
 from fixtures.faults import ProcessKill
 from fixtures.plugin import expect_scenario_failure
 from fixtures.probes import http_health_fails
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
-from scenarios.common import CONTROL_WAIT_S, answers_stayed_fast, failures_were_defined, gateway, make_canary
+from scenarios.common import CONTROL_WAIT_S, answers_stayed_fast, checkout_works, failures_were_defined
 
 COMMERCE_DOWN = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
 MAX_ANSWER_MS = 2500.0
 DEFINED_ANSWERS = {502, 503, 504}
-
-
-def checkout_works(run: ScenarioRun) -> Check:
-    canary = make_canary(run, product_id=7)
-    with gateway(run) as client:
-        response = client.post("/checkout", headers={**canary.auth, "Idempotency-Key": str(uuid.uuid4())})
-    return Check("checkout_works_after_recovery", response.status_code == 201, response.status_code, 201,
-                 response.text[:200])
 
 
 def commerce_down(run: ScenarioRun) -> None:
@@ -43,7 +33,7 @@ def commerce_down(run: ScenarioRun) -> None:
     run.verify(
         lambda r: answers_stayed_fast(r, MAX_ANSWER_MS),
         lambda r: failures_were_defined(r, DEFINED_ANSWERS),
-        checkout_works,
+        lambda r: checkout_works(r, product_id=7),
     )
 
 

@@ -57,7 +57,7 @@ from fixtures.plugin import expect_scenario_failure
 from fixtures.probes import ConditionProbe
 from fixtures.scenario import ScenarioRun, Targets
 from load.history import Op
-from scenarios.common import Canary, gateway, make_canary
+from scenarios.common import Canary, checkout_works, gateway, make_canary
 from stack.waits import wait_until
 
 DATABASE_ROLLBACK = Targets(mttd_s=30.0, rto_s=120.0, rpo_s=300.0, lost_acknowledged_writes=None)
@@ -209,14 +209,6 @@ def deleted_orders_back(fault: DestructiveMigration):
     return check
 
 
-def checkout_works(run: ScenarioRun) -> Check:
-    canary = make_canary(run, product_id=11)
-    with gateway(run) as client:
-        response = client.post("/checkout", headers={**canary.auth, "Idempotency-Key": str(uuid.uuid4())})
-    return Check("checkout_works_after_recovery", response.status_code == 201, response.status_code, 201,
-                 response.text[:200])
-
-
 def pid_in_its_namespace(pid: int | None) -> int | None:
     """The pid as the process sees itself (the last NSpid of /proc/<pid>/status): a container's main
     process is pid 1 inside, and that is what its postmaster.pid holds; outside a container, the pid."""
@@ -286,7 +278,7 @@ def database_rollback(run: ScenarioRun, *, point_in_time: bool = True) -> None:
                         lambda: rollback_database(run, fault, backup, point_in_time=point_in_time))
     record_expected_loss(run, fault, backup)
     run.verify(acknowledged_before_damage_back(fault), written_after_backup_replayed(fault, backup),
-               deleted_orders_back(fault), checkout_works, driver_sees_postgres)
+               deleted_orders_back(fault), lambda r: checkout_works(r, product_id=11), driver_sees_postgres)
 
 
 @pytest.mark.rollback
