@@ -104,8 +104,8 @@ def _compact(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 class Shopper(FastHttpUser):
     host = os.environ.get("AARYA_LOAD_HOST", "http://127.0.0.1:8000/api/v1")
-    network_timeout = 5.0
-    connection_timeout = 2.0
+    network_timeout = rules.ANSWER_TIMEOUT_S
+    connection_timeout = rules.CONNECT_TIMEOUT_S
     wait_time = between(WAIT_MIN_S, WAIT_MAX_S)
 
     def on_start(self) -> None:

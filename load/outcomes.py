@@ -36,6 +36,10 @@ SEARCH_WORDS = (
 PRODUCT_COUNT = 3000  # ids 1..3000 in the seed
 PAGE_SIZE = 20
 ERROR_MAX_CHARS = 200
+# The shopper's HTTP client gives up on connecting / on an answer after these (locust's FastHttpUser
+# `connection_timeout` / `network_timeout`); a scenario's answer-time check on the load cannot see beyond them.
+CONNECT_TIMEOUT_S = 2.0
+ANSWER_TIMEOUT_S = 5.0
 
 
 def is_write(f: str) -> bool:

@@ -19,7 +19,7 @@
              restarting any service, which would hide whether they heal by themselves). Then the runbook's
              step 4, "verify all services can reach each other", over every edge.
     Verify:  MTTD, RTO, nothing acknowledged lost; every answer within the services' own timeout budget (see
-             BUDGETS below); and the stores are consistent: no payment without its order, no order marked
+             the budgets below; the control without client deadline shows that check catches a hang); and the stores are consistent: no payment without its order, no order marked
              paid without its payment, no order charged twice, every order acknowledged as paid still paid,
              and every order the partition left in pending_payment reconciled by commerce after the heal.
 
@@ -28,22 +28,27 @@ dependency outages (2.2, 3.2); nothing acknowledged lost (RPO 0); the pending or
 of the heal (commerce's reconciler retries every 2 s the orders pending for more than 5 s).
 
 Answer-time budgets, computed from the services' settings (stack/services/common/settings.py, with the
-config's per-service overrides):
-    a request that needs no cut service:  one pool checkout or statement timeout, max(2 s, 3 s), plus one
-                                          Redis socket timeout (0.5 s), plus 1 s for the hops = 4.5 s;
+config's per-service overrides) and their client-side deadlines (stack/services/common/db.py):
+    a request that needs no cut service:  its PostgreSQL part ends within the longer of
+                                            - a pool checkout: timeout 2 s, plus one liveness check already
+                                              under way (its deadline, 1 s) = 3 s, and
+                                            - a statement sent just before the link went dark: cut by the
+                                              client deadline, statement_timeout 3 s + 1 s = 4 s;
+                                          plus one Redis socket timeout (0.5 s), plus 1 s for the hops = 5.5 s;
     a checkout (commerce calls payment):  HTTP timeout 2 s x 3 attempts + the jittered backoffs
                                           (capped at 0.05 s and 0.1 s) + 1 s = 7.15 s.
-Locust gives up after 5 s (`network_timeout`), under the checkout budget: it cannot tell a slow defined
-checkout from a hang. A witness client with a 15 s timeout (longer than the gateway's proxy_read_timeout,
-10 s, so a hung upstream shows as a 10 s 504) makes checkouts, searches and readiness calls of the isolated
-services from just before the injection to the recovery and is judged on the real answer times; the load is
-judged on its other operations against the 4.5 s budget.
+The budget takes the longer PostgreSQL wait, not their sum: they add up only for a request that had waited on
+an exhausted pool until the moment the link went dark, and this scenario's load does not exhaust a pool
+(1.2 is the scenario that does). A witness client with a 15 s timeout (longer than the
+gateway's proxy_read_timeout, 10 s, so a hung upstream shows as a 10 s 504) makes checkouts, searches and
+readiness calls of the isolated services from just before the injection to the recovery and is judged on
+the real answer times. Locust gives up after 5 s (`load.outcomes.ANSWER_TIMEOUT_S`), under both budgets:
+it cannot tell a slow defined answer from a hang, so its other operations are judged against its own
+timeout (none may run into it), and its checkouts not at all.
 
-Known finding (black_hole): psycopg_pool runs its `check` (an empty query) on every checkout of a pooled
-connection with no client-side deadline; the pool's 2 s timeout bounds only the wait for a connection, and
-statement_timeout is enforced by the server, which never receives the query. A request that gets a
-connection pooled before the link went dark hangs until the link heals (Toxiproxy then closes it). The
-black_hole variant fails `no_*_hung` on that, by design: the assertion is the claim, the services miss it.
+Measured (CI, docker driver): a readiness call in flight when the black hole landed answered 503 after
+4.52 s, its statement cut at 4 s and then Redis's 0.5 s. The budget before this one gave PostgreSQL 3 s (it
+was written before the client deadline existed) and counted that answer as a hang.
 """
 
 from __future__ import annotations
@@ -63,7 +68,9 @@ from checks.verdict import Check
 from fixtures.faults.partition import BLACK_HOLE, REFUSED, Partition, crossing_edges, probe_edges, unreachable
 from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
+from load.outcomes import ANSWER_TIMEOUT_S
 from scenarios.common import CONTROL_WAIT_S, Canary, fault_window, make_canary
+from stack.services.common.db import CHECK_DEADLINE_S, REQUEST_DEADLINE_MARGIN_S
 from stack.services.common.settings import ServiceSettings
 from stack.waits import wait_until
 
@@ -79,6 +86,8 @@ WITNESS_TIMEOUT_S = 15.0          # longer than nginx's proxy_read_timeout (10 s
 WITNESS_PAUSE_S = 0.5             # between two requests of one witness thread
 LOAD_CHECKOUT = "checkout"
 READY_TIMEOUT_S = 3.0             # the detector's wait for a service's /health/ready
+HUNG_SERVICE = "search_recommendation"      # the control's service without client deadline ...
+NO_CLIENT_DEADLINE = "v1-no-client-deadline"  # ... deployed on this release (stack/config.py)
 
 
 # -- the services' own budgets ------------------------------------------------------------------------------
@@ -96,10 +105,12 @@ def http_budget_s(s: ServiceSettings) -> float:
 
 
 def store_budget_s(s: ServiceSettings) -> float:
-    """A request that needs no cut service: one PostgreSQL wait (pool checkout, statement or connect
-    timeout) and one Redis timeout."""
-    return max(s.db_pool_timeout_s, s.db_statement_timeout_ms / 1000, s.db_connect_timeout_s) \
-        + s.redis_socket_timeout_s
+    """A request that needs no cut service: its PostgreSQL part (the longer of a pool checkout with one
+    liveness check under way, a statement cut by the client deadline, and a connect) and one Redis timeout."""
+    postgres = max(s.db_pool_timeout_s + CHECK_DEADLINE_S,
+                   s.db_statement_timeout_ms / 1000 + REQUEST_DEADLINE_MARGIN_S,
+                   s.db_connect_timeout_s)
+    return postgres + s.redis_socket_timeout_s
 
 
 @dataclass(frozen=True)
@@ -300,8 +311,9 @@ def answers_within(run: ScenarioRun, name: str, fs: set[str], bound_s: float) ->
 
 
 def load_answers_within(run: ScenarioRun, budgets: Budgets) -> Check:
+    """The load's requests (not its checkouts), judged on what locust can see: below its own timeout."""
     fs = {op.f for op in run.ops() if not op.f.startswith(("health:", "probe:")) and op.f != LOAD_CHECKOUT}
-    return answers_within(run, "no_load_request_hung", fs, budgets.request_s)
+    return answers_within(run, "no_load_request_hung", fs, min(budgets.request_s, ANSWER_TIMEOUT_S))
 
 
 def witness_answers_within(run: ScenarioRun, budgets: Budgets) -> list[Check]:
@@ -440,3 +452,24 @@ def test_network_partition_control_without_heal(chaos):
     with expect_scenario_failure() as failure:
         network_partition(run, REFUSED)
     assert "restored_within_rto_target" in {c.name for c in failure.value.failed}
+
+
+@pytest.mark.infrastructure
+@pytest.mark.control
+def test_network_partition_control_without_client_deadline(chaos):
+    """The mitigation broken: search_recommendation on a build without its PostgreSQL client deadline
+    (release `v1-no-client-deadline`), so its pool's liveness check and its statements wait on the
+    black-holed link until it heals. The answer-time checks must see the hang. Searches hang; a readiness call
+    hangs only if it takes a stale connection first: once hung requests hold the whole pool, /health/ready
+    answers 503 on the pool's own timeout (seen locally: 2.5 s), so it is not asserted."""
+    stack = chaos.stack
+    stack.deploy(HUNG_SERVICE, NO_CLIENT_DEADLINE)
+    rollback = chaos.registry.push(f"deploy {HUNG_SERVICE} back on v1", lambda: stack.deploy(HUNG_SERVICE, "v1"))
+    try:
+        run = chaos.start("5.2", "Network partition (black_hole)", NETWORK_PARTITION,
+                          control=f"{HUNG_SERVICE} without its PostgreSQL client deadline")
+        with expect_scenario_failure() as failure:
+            network_partition(run, BLACK_HOLE)
+    finally:
+        chaos.registry.discharge(rollback)
+    assert "no_search_hung" in {c.name for c in failure.value.failed}

@@ -108,8 +108,10 @@ class Edge:
 
 def _default_releases() -> dict[str, dict[str, str]]:
     """Releases a service can be deployed on: extra environment per release. `v2-bad` is a defective
-    build (it fails 60% of API requests while /health stays green), for the rollback scenario."""
-    return {"v1": {}, "v2-bad": {"RELEASE_ERROR_RATE": "0.6"}}
+    build (it fails 60% of API requests while /health stays green), for the rollback scenario (8.1);
+    `v1-no-client-deadline` waits on PostgreSQL without a client-side deadline, for 5.2's control."""
+    return {"v1": {}, "v2-bad": {"RELEASE_ERROR_RATE": "0.6"},
+            "v1-no-client-deadline": {"DB_CLIENT_DEADLINE": "false"}}
 
 
 class StackConfig(_Model):

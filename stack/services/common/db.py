@@ -75,7 +75,7 @@ class Database:
             # a fresh one, so a long outage does not leave the pool asleep for as long again after it heals.
             reconnect_timeout=10,
             max_idle=60,
-            check=self._check_connection,
+            check=self._check_connection if settings.db_client_deadline else ConnectionPool.check_connection,
             kwargs={
                 "connect_timeout": settings.db_connect_timeout_s,
                 "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
@@ -86,7 +86,9 @@ class Database:
             open=False,
         )
 
-        self.request_deadline_s = settings.db_statement_timeout_ms / 1000 + REQUEST_DEADLINE_MARGIN_S
+        self.request_deadline_s: float | None = (
+            settings.db_statement_timeout_ms / 1000 + REQUEST_DEADLINE_MARGIN_S if settings.db_client_deadline
+            else None)
 
     def _check_connection(self, conn: psycopg.Connection[Any]) -> None:
         """The pool's liveness check on checkout, bounded: a black-holed link would block it forever."""
@@ -106,7 +108,8 @@ class Database:
         try:
             # The deadline also covers the COMMIT/ROLLBACK the pool sends when the block exits.
             with self.pool.connection() as conn:
-                deadline = start_deadline(conn, self.request_deadline_s)
+                if self.request_deadline_s is not None:
+                    deadline = start_deadline(conn, self.request_deadline_s)
                 yield conn
         except PoolTimeout as exc:
             log.error("postgres pool timeout: %s", exc, extra=self.pool.get_stats())

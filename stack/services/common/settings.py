@@ -47,3 +47,6 @@ class ServiceSettings(BaseSettings):
 
     # Fault switch for the rollback scenario (8.1): a "bad release" fails this share of requests.
     release_error_rate: float = 0.0
+    # Fault switch for 5.2's control: false drops the client-side PostgreSQL deadlines (db.py), as a build
+    # that trusts statement_timeout alone would; a black-holed link then hangs its requests.
+    db_client_deadline: bool = True
