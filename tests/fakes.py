@@ -51,6 +51,9 @@ class FakeDriver:
     def start_component(self, name: str) -> None:
         self.restart(name)
 
+    def adopt_postgres(self) -> None:
+        self.calls.append(("adopt", "postgres"))
+
     def stop_component(self, name: str) -> None:
         self.running[name] = False
 

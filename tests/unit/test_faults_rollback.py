@@ -140,19 +140,12 @@ def test_heal_removes_the_data_directories_recover_moved_aside_in_a_containers_v
     assert sorted(p.name for p in volume.iterdir()) == ["pgdata", "pgdata.before-recover-20261128T140000Z"]
 
 
-@pytest.mark.parametrize(("control", "expected"), [
-    (None, [("restart", "postgres")]),                    # local: pg_ctl started it, restart it under the driver
-    ("pg_ctl", [("restart", "postgres")]),
-    ("docker", []),                                       # docker start: the driver's container already
-])
-def test_hand_back_postgres_restarts_only_what_pg_ctl_started(tmp_path: Path, control: str | None,
-                                                               expected: list[tuple[str, str]]) -> None:
+def test_hand_back_postgres_asks_the_driver_to_adopt_it(tmp_path: Path) -> None:
     stack = SqlDriver(tmp_path, [])
-    (tmp_path / "stack.env").write_text(f"BACKUP_DIR={tmp_path}/backups\n"
-                                        + (f"PG_CONTROL={control}\n" if control else ""))
+    (tmp_path / "stack.env").write_text(f"BACKUP_DIR={tmp_path}/backups\nPG_CONTROL=docker\n")
     stack.calls.clear()
-    hand_back_postgres(stack)
-    assert [c for c in stack.calls if c[0] in ("restart", "stop", "start")] == expected
+    assert hand_back_postgres(stack) == stack.pids["postgres"]
+    assert [c for c in stack.calls if c[0] in ("adopt", "restart", "stop", "start")] == [("adopt", "postgres")]
     assert backup_dir(stack) == tmp_path / "backups"
 
 

@@ -408,6 +408,11 @@ class DockerDriver(StackContext):
             self.stop_component(name)
         self.start_component(name)
 
+    def adopt_postgres(self) -> None:
+        """After stack/scripts/recover (PG_CONTROL=docker: `docker stop` / `docker start` of our own
+        container) nothing needs taking back: wait until it is ready."""
+        self.wait_ready("postgres")
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """`docker kill --signal`: the container's main process gets the signal (SIGKILL: exit 137)."""
         container = self._container(name)

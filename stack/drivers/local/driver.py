@@ -231,6 +231,14 @@ class LocalDriver(StackContext):
             self._wait_postgres_released(component)
         self.start_component(name)
 
+    def adopt_postgres(self) -> None:
+        """Take back a PostgreSQL that stack/scripts/recover started with pg_ctl: restart it as our child.
+
+        The driver still finds that postmaster (postmaster.pid), but its parent is init: a later SIGKILL leaves
+        a zombie that holds postmaster.pid until init reaps it, and a restart in that window fails with
+        `lock file "postmaster.pid" already exists`."""
+        self.restart("postgres")
+
     def _wait_postgres_released(self, pg: Postgres) -> None:
         """Wait until no process of the old server can make a new postmaster refuse to start.
 
