@@ -4,10 +4,11 @@
     Detect:  `pg_isready -U postgres` fails.
     Recover: restart PostgreSQL (`docker restart aarya_postgres`).
     Verify:  RTO < 2 min (runbook); no acknowledged order lost. Restored means the shop is steady AND
-             `pg_isready` answers: it is a health probe of its own, so a PostgreSQL that comes back within
-             the services' timeouts (no probe or request failed) still counts its own downtime. The runbook's RPO of 5 min is about
-             restoring from backup; after a crash with fsync on, a committed order must survive, so the
-             RPO target here is 0 s.
+             PostgreSQL itself answers (the `health:postgres` probe every run has, sampled once more at the
+             detection), so a PostgreSQL that comes back within the services' timeouts (no probe or request
+             failed) still counts its own downtime. The runbook's RPO of 5 min is about restoring from
+             backup; after a crash with fsync on, a committed order must survive, so the RPO target here
+             is 0 s.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from fixtures.faults import ProcessKill
 from fixtures.plugin import expect_scenario_failure
-from fixtures.probes import ConditionProbe, pg_isready_fails
+from fixtures.probes import pg_isready_fails
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S
 
@@ -26,13 +27,11 @@ POSTGRES_CRASH = Targets(mttd_s=30.0, rto_s=120.0, rpo_s=0.0, lost_acknowledged_
 
 
 def postgres_crash(run: ScenarioRun) -> None:
-    with ConditionProbe(run.history, "postgres_pg_isready", pg_isready_fails(run.stack)) as postgres:
-        run.steady_state()
-        with run.inject(ProcessKill(run.stack, "postgres", signal.SIGKILL)):
-            run.detect("pg_isready -U postgres fails", pg_isready_fails(run.stack))
-            postgres.sample()  # the probe's record has the outage even if it is shorter than one interval
-            run.recover("docker restart aarya_postgres (restart the postmaster)",
-                        lambda: run.stack.restart("postgres"))
+    run.steady_state()
+    with run.inject(ProcessKill(run.stack, "postgres", signal.SIGKILL)):
+        run.detect("pg_isready -U postgres fails", pg_isready_fails(run.stack))
+        run.prober.sample("postgres")  # the probe's record has the outage even if it is shorter than one interval
+        run.recover("docker restart aarya_postgres (restart the postmaster)", lambda: run.stack.restart("postgres"))
     run.verify()
 
 
