@@ -37,8 +37,9 @@ Targets (the runbook gives none for 7.1):
     statement_timeout (3 s) + ~10 round trips through the toxic (1 s) + its wait for a pool connection,
     which other blocked checkouts hold: the services' own timeouts allow up to 2 + 3 + 1 = 6 s, so this
     holds only while the queue stays short (a fault left for 20 s, as in the control, does reach 5 s).
-  - at most 8 backends waiting on the lock (commerce's DB_POOL_MAX_SIZE) and 12 requests queued in
-    commerce's pool (the 8 shoppers and the 4 synthetic ones): the bounded pool bounds the queue.
+  - at most 8 backends waiting on the lock (commerce's DB_POOL_MAX_SIZE) and 14 requests queued in
+    commerce's pool (the 8 shoppers, the 4 synthetic ones, the health prober and commerce's reconciler):
+    the bounded pool bounds the queue, and retries do not multiply it.
   - latency 100 ms: at 200 ms every blocked checkout answers its 503 after 5.0-5.2 s (3 s of lock wait and
     10 round trips), after the shoppers gave up: statement_timeout bounds a statement, not a request.
 """
@@ -61,22 +62,26 @@ from fixtures.faults.database import (BLOCKER_APP, RowLockBlocker, Together, adm
                                       new_log_lines, queries_wait_on_locks, terminate_blockers)
 from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
+from load.outcomes import ANSWER_TIMEOUT_S
 from scenarios.common import (CONTROL_WAIT_S, Canary, answers_stayed_fast, failures_were_defined,
                               fault_window, gateway, make_canary)
 
 SLOW_DATABASE = Targets(mttd_s=15.0, rto_s=30.0, rpo_s=0.0, lost_acknowledged_writes=0)
 EDGE = "commerce__postgres"
 LATENCY_MS = 100
-SHOPPER_TIMEOUT_MS = 5000   # locust's network_timeout (load/locustfile.py)
+SHOPPER_TIMEOUT_MS = ANSWER_TIMEOUT_S * 1000  # locust's network_timeout
 MAX_ANSWER_MS = SHOPPER_TIMEOUT_MS - 100.0
 UNLOCKED_OPS = ("register", "login", "browse", "product", "search", "view_cart", "add_to_cart")
 UNLOCKED_SUCCESS_MIN = 0.95
 LOCK_WAITERS_MAX = 8        # commerce's DB_POOL_MAX_SIZE
-POOL_WAITING_MAX = 12       # the load's shoppers (--users default 8) and the synthetic ones
-# (psycopg_pool counts a waiter that timed out until a connection comes back: an upper bound of the queue)
+PROBE_SHOPPERS = 4          # an attempt lasts at most PROBE_SLO_S plus the cart call: 4 keep the cadence
+# Every client that can wait on commerce's pool at once: the load's shoppers (--users default 8), the synthetic
+# ones, the health prober's readiness call and commerce's reconciler. More waiters than clients would mean
+# requests multiplied by retries. (Counted by the service itself: psycopg_pool's own figure keeps waiters that
+# timed out, stack/services/common/db.py.)
+POOL_WAITING_MAX = 8 + PROBE_SHOPPERS + 2
 PROBE_INTERVAL_S = 1.0
 PROBE_SLO_S = 2.5           # a synthetic checkout slower than this failed (a lock wait is 3 s)
-PROBE_SHOPPERS = 4          # an attempt lasts at most PROBE_SLO_S plus the cart call: 4 keep the cadence
 DEFINED_ANSWERS = {503}
 TIMEOUT_GREP = "timeout|timed out"
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
 from psycopg_pool import ConnectionPool
 
 from stack.config import StackConfig
 from stack.services.common.db import REQUEST_DEADLINE_MARGIN_S, Database
+from stack.services.common.errors import DependencyUnavailable
 from stack.services.common.settings import ServiceSettings
 
 URL = "postgresql://aarya@127.0.0.1:1/aarya"  # never connected: the pool is not opened
@@ -26,3 +30,23 @@ def test_the_no_deadline_release_drops_both_deadlines() -> None:
     assert settings.db_client_deadline is False
     assert db.request_deadline_s is None
     assert db.pool._check == ConnectionPool.check_connection
+
+
+def test_requests_waiting_counts_only_the_requests_still_waiting() -> None:
+    """psycopg_pool keeps a timed-out waiter in its queue; the stats /health/ready shows must not."""
+    db = Database(ServiceSettings(service_name="commerce", database_url=URL, db_pool_timeout_s=0.3,
+                                  db_connect_timeout_s=1))
+    db.open()  # nothing listens on port 1: the pool never gets a connection
+    try:
+        during: list[int] = []
+        sampler = threading.Timer(0.15, lambda: during.append(db.stats()["requests_waiting"]))
+        sampler.start()
+        with pytest.raises(DependencyUnavailable, match="pool timeout"):
+            with db.connection():
+                pytest.fail("a connection to a closed port")
+        sampler.join()
+        assert during == [1]
+        assert db.stats()["requests_waiting"] == 0
+        assert db.pool.get_stats()["requests_waiting"] == 1  # what psycopg_pool would have reported
+    finally:
+        db.close()

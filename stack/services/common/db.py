@@ -62,6 +62,27 @@ def _shutdown_socket(conn: psycopg.Connection[Any], seconds: float) -> None:
             pass
 
 
+class WaitingRequests:
+    """How many requests are waiting for a pooled connection right now (its liveness check included).
+
+    psycopg_pool's own `requests_waiting` is the length of its queue, and a waiter that timed out stays in
+    that queue until a connection is offered to it: after a burst of pool timeouts it counts requests that
+    have already been answered 503."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self._count += n
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+
 class Database:
     def __init__(self, settings: ServiceSettings) -> None:
         if not settings.database_url:
@@ -86,6 +107,7 @@ class Database:
             open=False,
         )
 
+        self.waiting = WaitingRequests()
         self.request_deadline_s: float | None = (
             settings.db_statement_timeout_ms / 1000 + REQUEST_DEADLINE_MARGIN_S if settings.db_client_deadline
             else None)
@@ -105,9 +127,13 @@ class Database:
     def connection(self) -> Iterator[psycopg.Connection[dict[str, object]]]:
         """A pooled connection; the block runs in one transaction, committed on success."""
         deadline: threading.Timer | None = None
+        still_waiting = True
+        self.waiting.add(1)
         try:
             # The deadline also covers the COMMIT/ROLLBACK the pool sends when the block exits.
             with self.pool.connection() as conn:
+                still_waiting = False
+                self.waiting.add(-1)
                 if self.request_deadline_s is not None:
                     deadline = start_deadline(conn, self.request_deadline_s)
                 yield conn
@@ -121,6 +147,8 @@ class Database:
             log.error("postgres error: %s", exc)
             raise DependencyUnavailable("postgres", str(exc)) from exc
         finally:
+            if still_waiting:
+                self.waiting.add(-1)
             if deadline is not None:
                 deadline.cancel()
 
@@ -132,4 +160,5 @@ class Database:
         return (time.perf_counter() - started) * 1000
 
     def stats(self) -> dict[str, int]:
-        return self.pool.get_stats()
+        """psycopg_pool's statistics, with `requests_waiting` counted by us (see WaitingRequests)."""
+        return {**self.pool.get_stats(), "requests_waiting": self.waiting.count}
