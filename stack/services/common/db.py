@@ -62,6 +62,14 @@ def _shutdown_socket(conn: psycopg.Connection[Any], seconds: float) -> None:
             pass
 
 
+def request_deadline_s(settings: ServiceSettings) -> float | None:
+    """How long after a request got its connection the client cuts it (statement_timeout plus a margin for
+    the round trip); None for the build without client deadlines (5.2's control)."""
+    if not settings.db_client_deadline:
+        return None
+    return settings.db_statement_timeout_ms / 1000 + REQUEST_DEADLINE_MARGIN_S
+
+
 class WaitingRequests:
     """How many requests are waiting for a pooled connection right now (its liveness check included).
 
@@ -108,9 +116,7 @@ class Database:
         )
 
         self.waiting = WaitingRequests()
-        self.request_deadline_s: float | None = (
-            settings.db_statement_timeout_ms / 1000 + REQUEST_DEADLINE_MARGIN_S if settings.db_client_deadline
-            else None)
+        self.request_deadline_s = request_deadline_s(settings)
 
     def _check_connection(self, conn: psycopg.Connection[Any]) -> None:
         """The pool's liveness check on checkout, bounded: a black-holed link would block it forever."""
