@@ -187,7 +187,7 @@ class DockerDriver(StackContext):
         started = time.monotonic()
         self._claim_run_dir()
         try:
-            self._check_ports_free()
+            check_ports_free(self.config)
             self.files.write()
             self._save_state()
             self._start_monitor()
@@ -262,9 +262,6 @@ class DockerDriver(StackContext):
         if self.fresh and self.config.run_dir.exists():
             shutil.rmtree(self.config.run_dir)
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
-
-    def _check_ports_free(self) -> None:
-        check_ports_free(self.config)
 
     # -- run.json (for `status`/`down` from another process) ----------------------------------------
 

@@ -81,7 +81,7 @@ class LocalDriver(StackContext):
         started = time.monotonic()
         self._claim_run_dir()
         try:
-            self._check_ports_free()
+            check_ports_free(self.config)
             for name in ("postgres", "redis", "toxiproxy"):
                 self._start_and_wait(self.components[name], first_boot=True)
             services = [c for c in self.components.values() if isinstance(c, Service)]
@@ -152,9 +152,6 @@ class LocalDriver(StackContext):
                 reap(ProcessRecord("postgres", pid, proc.create_time()), timeout_s=15)
         except psutil.Error:
             pass
-
-    def _check_ports_free(self) -> None:
-        check_ports_free(self.config)
 
     def attach(self) -> dict[str, Any] | None:
         """Adopt the processes of a stack started by another process (for `status`, `down`, game days).
@@ -489,5 +486,3 @@ def _in_session(proc: psutil.Process, session: int) -> bool:
         return os.getsid(proc.pid) == session
     except OSError:
         return False
-
-

@@ -25,7 +25,6 @@ LIST_TTL_S = 60
 COLUMNS = "id, sku, name, description, category, price_cents, stock"
 
 
-
 class Product(BaseModel):
     id: int
     sku: str

@@ -21,7 +21,6 @@ PENDING, PAID, PAYMENT_FAILED = "pending_payment", "paid", "payment_failed"
 COLUMNS = "id AS order_id, user_id, status, total_cents, idempotency_key, payment_id, created_at, updated_at"
 
 
-
 class OrderItem(BaseModel):
     product_id: int
     quantity: int

@@ -25,7 +25,6 @@ NOT_IN_ADDRESS = re.compile(r"[^0-9A-Za-z.:\[\]-]")  # keeps header junk out of 
 USER_EVENTS = "user_events"
 
 
-
 class TooManyAttempts(ServiceError):
     status_code = 429
     code = "too_many_attempts"

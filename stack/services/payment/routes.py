@@ -30,7 +30,6 @@ class PaymentSettings(BaseSettings):
     payment_processor_latency_ms: float = 0.0
 
 
-
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
 
