@@ -142,7 +142,7 @@ def test_heal_removes_the_data_directories_recover_moved_aside_in_a_containers_v
 
 def test_hand_back_postgres_asks_the_driver_to_adopt_it(tmp_path: Path) -> None:
     stack = SqlDriver(tmp_path, [])
-    (tmp_path / "stack.env").write_text(f"BACKUP_DIR={tmp_path}/backups\nPG_CONTROL=docker\n")
+    (tmp_path / "stack.env").write_text(f"BACKUP_DIR={tmp_path}/backups\n")
     stack.calls.clear()
     assert hand_back_postgres(stack) == stack.pids["postgres"]
     assert [c for c in stack.calls if c[0] in ("adopt", "restart", "stop", "start")] == [("adopt", "postgres")]
