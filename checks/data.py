@@ -4,16 +4,16 @@ A write is ACKNOWLEDGED when its op completed `ok`: the client was told it happe
 fault. A `fail` write certainly did not happen; an `info` write may or may not have (see `unknown_writes`):
 neither may be counted as lost.
 
-RPO, as we report it (`rpo_s`): the span of time, in monotonic seconds, between the first and the last
-acknowledged write that was lost, measured on their acknowledgement (completion) times; 0 when at most
-one write was lost. A span of 0 with one lost write still lost data: always report the count beside it,
-and claim "RPO = 0" only as "no acknowledged write lost" (`Loss.count == 0`).
+RPO (`rpo_s`), as a database engineer means it: the age, at the moment of failure, of the oldest
+acknowledged write that was lost (its acknowledgement time to the failure), at least `RPO_RESOLUTION_S`
+when anything acknowledged at or before the failure was lost, 0 only when nothing was. `checks.ledger`
+reconciles whole runs with it; writes acknowledged after the failure and lost are its exposure window.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from load.history import Op
@@ -56,9 +56,25 @@ def lost_acknowledged_writes(acknowledged: Mapping[str, float], present: Collect
     return Loss(len(lost), tuple(lost), first, last, last - first)
 
 
-def rpo_s(loss: Loss) -> float:
-    """RPO in seconds: the span of the lost acknowledged writes (module docstring); 0 when none was lost."""
-    return loss.span_s
+RPO_RESOLUTION_S = 0.001
+
+
+def rpo_s(acknowledged: Mapping[str, float], loss: Loss, failure_at: float) -> float:
+    """RPO in seconds at the failure moment `failure_at` (module docstring), of `loss` among `acknowledged`."""
+    return recovery_point_age(acknowledged[ident] for ident in loss.ids)(failure_at)
+
+
+def recovery_point_age(lost_acks: Iterable[float]) -> Callable[[float], float]:
+    """Given the acknowledgement times of the lost writes: the RPO at a failure moment, i.e. the failure
+    moment minus the oldest of them acknowledged at or before it (at least RPO_RESOLUTION_S); 0 when none."""
+    times = sorted(lost_acks)
+
+    def at(failure_at: float) -> float:
+        if not times or times[0] > failure_at:
+            return 0.0
+        return max(failure_at - times[0], RPO_RESOLUTION_S)
+
+    return at
 
 
 def duplicates(keys: Iterable[str]) -> dict[str, int]:

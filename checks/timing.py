@@ -163,6 +163,28 @@ def steady_before(ops: Sequence[Op], *, before: float, steady: SteadyState) -> b
     return _Steady(ops, steady).holds(before - steady.hold_s, before)
 
 
+def steady_broken_at(ops: Sequence[Op], *, start: float, end: float, steady: SteadyState) -> float | None:
+    """The first moment in [start, end) at which the steady state did not hold: a health probe invoked
+    then that failed, or a load op invoking a window [t, min(t + hold_s, end)) whose load ops (at least
+    `min_ops`, and one) succeed below `threshold`. None when it held throughout: the fault never broke it.
+    """
+    probes = sorted((op.start for op in ops if steady.is_health(op) and start <= op.start < end
+                     and op.outcome != "ok"))
+    first_probe = probes[0] if probes else None
+    load = sorted((op for op in ops if steady.is_load(op) and start <= op.start < end), key=lambda op: op.start)
+    series = _Series(load)
+    first_load = None
+    for op in load:
+        if first_probe is not None and op.start >= first_probe:
+            break
+        total, ok = series.count(op.start, min(op.start + steady.hold_s, end))
+        if total >= max(steady.min_ops, 1) and ok / total < steady.threshold:
+            first_load = op.start
+            break
+    found = [t for t in (first_probe, first_load) if t is not None]
+    return min(found) if found else None
+
+
 def _failing_runs(ops: Sequence[Op], end: float) -> list[float]:
     # At equal invocation times an ok op sorts after the failing ones, so it closes their run.
     ordered = sorted(ops, key=lambda op: (op.start, op.outcome == "ok"))

@@ -17,13 +17,15 @@ NOT_MEASURED = "not measured"
 
 @dataclass(frozen=True)
 class Check:
-    """One claim: its name, whether it held, what was measured, and what it had to be."""
+    """One claim: its name, whether it held, what was measured, what it had to be, and when it was judged
+    ("standard", "after the recovery, before the heal", "after the heal"; empty when not said)."""
 
     name: str
     passed: bool
     measured: object
     target: object
     detail: str = ""
+    judged: str = ""
 
 
 def evaluate(checks: Sequence[Check]) -> tuple[bool, list[Check]]:

@@ -3,7 +3,8 @@ nemesis event, one JSON object per line (JSONL). Checkers are pure functions ove
 
 Record types, after Jepsen:
 
-    invoke   an operation was sent                          {"type":"invoke","id":"w1-17","f":"checkout",...}
+    invoke   an operation was sent, with what it asks for  {"type":"invoke","id":"w1-17","f":"checkout",
+                                                             "value":{"idempotency_key":...}}
     ok       it succeeded, and its effect is acknowledged   {"type":"ok","id":"w1-17","value":{"order_id":...}}
     fail     it certainly did not happen (a read that failed, a write refused before any effect)
     info     unknown: a timeout or a dropped connection left the outcome uncertain
@@ -12,7 +13,10 @@ Record types, after Jepsen:
 Every record has `time` (wall clock, epoch seconds) and `mono` (CLOCK_MONOTONIC seconds, comparable across
 processes of one machine, so load workers and the scenario share one clock). Completions carry
 `latency_ms`, the HTTP `status` if any, an `error` text and a `value` (ids of acknowledged writes:
-order_id, payment_id, user_id...). An invoke with no completion (the process died) reads as `info`.
+order_id, payment_id, user_id...). An invoke may carry a `value` too (what the write asks for: its
+idempotency key, its items), so an operation that never completed can still be looked up afterwards; a
+paired op's value is the invoke's, updated with the completion's. An invoke with no completion (the process
+died) reads as `info`.
 """
 
 from __future__ import annotations
@@ -104,11 +108,12 @@ class HistoryWriter:
             if not self._file.closed:
                 self._file.write(record.to_json() + "\n")
 
-    def invoke(self, f: str, process: str | None = None) -> str:
+    def invoke(self, f: str, process: str | None = None, value: Mapping[str, Any] | None = None) -> str:
         op_id = f"{self.process}-{next(self._ids)}"
         mono = time.monotonic()
         self._starts[op_id] = mono
-        self._write(Record("invoke", f, time.time(), mono, id=op_id, process=process or self.process))
+        self._write(Record("invoke", f, time.time(), mono, id=op_id, process=process or self.process,
+                           value=value or None))
         return op_id
 
     def complete(self, op_id: str, f: str, outcome: Outcome, *, status: int | None = None,
@@ -145,7 +150,9 @@ def history_files(directory: Path) -> list[Path]:
 
 
 def pair_ops(records: Iterable[Record]) -> list[Op]:
-    """Pair invocations with completions; an invocation that never completed is `info` (unknown)."""
+    """Pair invocations with completions; an invocation that never completed is `info` (unknown).
+
+    An op's value is its invoke's value updated with its completion's."""
     pending: dict[str, Record] = {}
     ops: list[Op] = []
     for record in records:
@@ -153,11 +160,12 @@ def pair_ops(records: Iterable[Record]) -> list[Op]:
             pending[record.id] = record
         elif record.type != "invoke" and record.type != "event" and record.id in pending:
             start = pending.pop(record.id)
+            value = {**(start.value or {}), **(record.value or {})}
             ops.append(Op(record.id, start.f, start.process, start.mono, record.mono, start.time,
-                          record.type, record.latency_ms, record.status, record.error, record.value or {}))
+                          record.type, record.latency_ms, record.status, record.error, value))
     for op_id, start in pending.items():
         ops.append(Op(op_id, start.f, start.process, start.mono, None, start.time, "info",
-                      error="never completed"))
+                      error="never completed", value=dict(start.value or {})))
     ops.sort(key=lambda op: op.start)
     return ops
 

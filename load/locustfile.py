@@ -3,12 +3,19 @@
 Run only by locust (it imports locust, which monkey-patches gevent): `load/runner.py` starts it as a
 subprocess. Host = the gateway base URL including `/api/v1`, e.g. `--host http://127.0.0.1:8000/api/v1`.
 
+Two kinds of user: `Shopper` (browse, search, cart, checkout, with think times) and `LedgerWriter` (a
+steady stream of checkouts with unique keys, `load/writer.py`, whose every answer the ledger reconciles
+with PostgreSQL after the scenario).
+
 Environment:
     AARYA_HISTORY_DIR   where each locust process writes `load-<pid>.jsonl` (default ./history)
-    AARYA_WAIT_MIN_S / AARYA_WAIT_MAX_S   a user's think time between tasks (default 0.2 / 1.0)
+    AARYA_WAIT_MIN_S / AARYA_WAIT_MAX_S   a shopper's think time between tasks (default 0.2 / 1.0)
+    AARYA_WRITERS       ledger writers (default 0: none; `-u` must count them too)
+    AARYA_WRITER_PACING_S   each writer takes one step of an intent this often (default 0.4)
 
-Every request is one invoke record and exactly one completion (ok/fail/info by `load.outcomes.classify`),
-with process label `<pid>:<user number>`; it is also reported to locust's own statistics.
+Every request is one invoke record (with what a write asks for: its key, its items) and exactly one
+completion (ok/fail/info by `load.outcomes.classify`), with process label `<pid>:<user number>` (writers
+`<pid>:w<user number>`); it is also reported to locust's own statistics.
 """
 
 from __future__ import annotations
@@ -24,13 +31,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, between, constant_pacing, events, task
 from locust.contrib.fasthttp import LocustBadStatusCode
 from locust.env import Environment
 from locust.html import get_html_report
 from locust.runners import WorkerRunner
 
 from load import outcomes as rules
+from load import writer as ledger
 from load.history import HistoryWriter, Outcome
 
 
@@ -43,6 +51,8 @@ def _env_float(name: str, default: float) -> float:
 
 WAIT_MIN_S = _env_float("AARYA_WAIT_MIN_S", 0.2)
 WAIT_MAX_S = max(WAIT_MIN_S, _env_float("AARYA_WAIT_MAX_S", 1.0))
+WRITERS = max(0, int(_env_float("AARYA_WRITERS", 0)))
+WRITER_PACING_S = max(0.05, _env_float("AARYA_WRITER_PACING_S", ledger.WRITER_PACING_S))
 
 _writer: HistoryWriter | None = None
 _user_numbers = itertools.count(1)
@@ -102,28 +112,28 @@ def _compact(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return kept or None
 
 
-class Shopper(FastHttpUser):
+class Client(FastHttpUser):
+    """What shoppers and ledger writers share: one recorded request, and an account's session."""
+
+    abstract = True
     host = os.environ.get("AARYA_LOAD_HOST", "http://127.0.0.1:8000/api/v1")
     network_timeout = rules.ANSWER_TIMEOUT_S
     connection_timeout = rules.CONNECT_TIMEOUT_S
-    wait_time = between(WAIT_MIN_S, WAIT_MAX_S)
-
-    def on_start(self) -> None:
-        self.label = f"{os.getpid()}:{next(_user_numbers)}"
-        self.rng = random.Random()
-        self.state = rules.ShopperState()
-        self.ensure_session()
+    state: rules.Account
+    label: str
 
     # -- one request, recorded -------------------------------------------------------------------------
 
     def call(self, f: str, method: str, path: str, *, name: str, query: Mapping[str, Any] | None = None,
              payload: Mapping[str, Any] | None = None, auth: bool = False,
              headers: Mapping[str, str] | None = None, parse: bool = False,
-             value_of: Callable[[Mapping[str, Any] | None], Mapping[str, Any]] | None = None) -> Answer:
-        """Send one request: an invoke before, exactly one completion after (even if the greenlet is killed)."""
+             value_of: Callable[[Mapping[str, Any] | None], Mapping[str, Any]] | None = None,
+             asks: Mapping[str, Any] | None = None) -> Answer:
+        """Send one request: an invoke (with `asks`, what a write asks for) before, exactly one completion
+        after (even if the greenlet is killed)."""
         write = rules.is_write(f)
         writer = history()
-        op_id = writer.invoke(f, process=self.label)
+        op_id = writer.invoke(f, process=self.label, value=_compact(asks))
         outcome: Outcome = "info" if write else "fail"
         status: int | None = None
         error: str | None = "interrupted"
@@ -199,6 +209,17 @@ class Shopper(FastHttpUser):
             self.state.on_unauthorized()
             self.login()
 
+
+class Shopper(Client):
+    wait_time = between(WAIT_MIN_S, WAIT_MAX_S)
+    state: rules.ShopperState
+
+    def on_start(self) -> None:
+        self.label = f"{os.getpid()}:{next(_user_numbers)}"
+        self.rng = random.Random()
+        self.state = rules.ShopperState()
+        self.ensure_session()
+
     # -- tasks ------------------------------------------------------------------------------------------
 
     @task(4)
@@ -247,6 +268,52 @@ class Shopper(FastHttpUser):
         user_id = self.state.user_id
         answer = self.call("checkout", "POST", "/checkout", name="/checkout", auth=True,
                            headers={"Idempotency-Key": plan.key},
-                           value_of=lambda body: rules.checkout_value(body, user_id, plan.key))
+                           value_of=lambda body: rules.checkout_value(body, user_id, plan.key),
+                           asks={"idempotency_key": plan.key, "user_id": user_id})
         self.state.on_checkout(plan, answer.outcome, answer.status)
         self.after_auth_call(answer)
+
+
+class LedgerWriter(Client):
+    """Checkouts with unique keys at a steady pace, each intent seen through to a definite answer."""
+
+    fixed_count = WRITERS
+    weight = 1 if WRITERS else 0  # no writers asked for: locust drops a class with neither
+    wait_time = constant_pacing(WRITER_PACING_S)
+    state: ledger.WriterState
+
+    def on_start(self) -> None:
+        self.label = f"{os.getpid()}:w{next(_user_numbers)}"
+        self.rng = random.Random()
+        self.state = ledger.WriterState()
+        self.ensure_session()
+
+    @task
+    def write(self) -> None:
+        if not self.ensure_session():
+            return
+        intent = self.state.current_intent(self.rng)
+        if not intent.in_cart and not self.put_in_cart(intent):
+            return
+        user_id, key = self.state.user_id, intent.key
+        answer = self.call("checkout", "POST", "/checkout", name="/checkout [ledger]", auth=True,
+                           headers={"Idempotency-Key": key},
+                           value_of=lambda body: rules.checkout_value(body, user_id, key),
+                           asks={"idempotency_key": key, "user_id": user_id, "intent": intent.id,
+                                 "items": intent.items()})
+        self.state.on_checkout(answer.outcome, answer.status)
+        self.after_auth_call(answer)
+
+    def put_in_cart(self, intent: ledger.Intent) -> bool:
+        """The intent's product in the cart, and nothing else; True once the cart holds exactly that."""
+        user_id = self.state.user_id
+        answer = self.call("add_to_cart", "POST", "/cart/items", name="/cart/items [ledger]", auth=True,
+                           payload={"product_id": intent.product_id, "quantity": intent.quantity}, parse=True,
+                           value_of=lambda _b: rules.add_to_cart_value(user_id, intent.product_id, intent.quantity),
+                           asks={"intent": intent.id})
+        fix = self.state.on_add(answer.outcome, ledger.cart_products(answer.body))
+        for product_id in fix.remove:  # a line an earlier order left: it must not be bought twice
+            self.call("remove_from_cart", "DELETE", f"/cart/items/{product_id}", name="/cart/items/[id] [ledger]",
+                      auth=True, asks={"intent": intent.id, "product_id": product_id})
+        self.after_auth_call(answer)
+        return intent.in_cart

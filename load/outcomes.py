@@ -7,9 +7,13 @@ Outcome rules (see load/history.py for what ok/fail/info mean):
 
     2xx (including 202 pending_payment)                        ok
     a read (GET) that errs in any way                          fail   (a read has no effect)
-    a write answered 4xx, or 503 (defined fast "dependency down")  fail   (refused before any effect)
-    a write answered 502/504/any other 5xx or non-2xx          info   (it may or may not have happened)
+    a write answered 4xx                                       fail   (refused before any effect)
+    a write answered 5xx (503 included) or anything else       info   (it may or may not have happened)
     a write that timed out, lost its connection, or whose 2xx body could not be read   info
+
+A 503 is not "certainly not done": checkout answers 503 when marking a charged order paid fails, after the
+order committed and the card was charged. So a shopper keeps an unknown checkout's idempotency key and
+sends it again until it gets a definite answer; a new key for the same cart would be a second order.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from typing import Any
 from load.history import Outcome
 
 #: The journey operations (the `f` of history records) and whether each one writes.
-WRITES = frozenset({"register", "login", "add_to_cart", "checkout"})
+WRITES = frozenset({"register", "login", "add_to_cart", "remove_from_cart", "checkout"})
 READS = frozenset({"browse", "product", "search", "view_cart"})
-JOURNEY_FS = ("register", "login", "browse", "product", "search", "view_cart", "add_to_cart", "checkout")
+JOURNEY_FS = ("register", "login", "browse", "product", "search", "view_cart", "add_to_cart", "remove_from_cart",
+              "checkout")
 
 #: Words that occur in product names of the seed (stack/postgres/seed.sql: "<style> <colour> <category>").
 SEARCH_WORDS = (
@@ -58,7 +63,7 @@ def classify(*, write: bool, status: int | None, transport_error: str | None = N
         return "ok"
     if not write:
         return "fail"
-    if 400 <= status < 500 or status == 503:
+    if 400 <= status < 500:
         return "fail"
     return "info"
 
@@ -138,23 +143,21 @@ def shopper_email(tag: str = "load") -> str:
 
 @dataclass
 class CheckoutPlan:
-    """What the next checkout task does: a fresh attempt, the one retry of an unknown one, or nothing."""
+    """What the next checkout task does: a fresh attempt, a retry of an unknown one (same key), or nothing."""
 
     key: str
     retry: bool
 
 
 @dataclass
-class ShopperState:
-    """The little a simulated shopper knows about itself, updated from its acknowledged answers."""
+class Account:
+    """A simulated client's account and session, updated from its acknowledged answers."""
 
     email: str = field(default_factory=shopper_email)
     password: str = "correct horse battery"
     user_id: int | None = None
     token: str | None = None
     registered: bool = False
-    cart_lines: int = 0
-    pending_checkout_key: str | None = None  # an unknown checkout, retried once with the same key
 
     def on_register(self, outcome: Outcome, status: int | None, value: Mapping[str, Any]) -> None:
         if outcome == "ok":
@@ -174,6 +177,14 @@ class ShopperState:
     def on_unauthorized(self) -> None:
         self.token = None
 
+
+@dataclass
+class ShopperState(Account):
+    """The little a simulated shopper knows about itself: its account, its cart, an unknown checkout."""
+
+    cart_lines: int = 0
+    pending_checkout_key: str | None = None  # an unknown checkout, retried with its key until answered
+
     def on_cart(self, lines: int | None) -> None:
         if lines is not None:
             self.cart_lines = lines
@@ -190,7 +201,6 @@ class ShopperState:
         if outcome == "ok" or status in (400, 402):
             # ordered lines leave the cart (also when the payment was declined, 402); 400 = empty cart
             self.cart_lines = 0
-        elif outcome == "info" and not plan.retry:
+        elif outcome == "info" or (status == 401 and plan.retry):
+            # unknown: the same key again until a definite answer (a 401 retry never reached checkout)
             self.pending_checkout_key = plan.key
-        elif status == 401 and plan.retry:
-            self.pending_checkout_key = plan.key  # the retry never reached checkout: retry after login

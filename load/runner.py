@@ -37,12 +37,19 @@ _COMPLETIONS = ('"type":"ok"', '"type":"fail"', '"type":"info"')
 
 @dataclass(frozen=True)
 class LoadProfile:
-    users: int = 10
+    users: int = 10  # shoppers
     spawn_rate: float = 10.0
     max_duration_s: float = 900.0  # locust's own -t: the run ends by itself even if nobody stops it
     workers: int = 0  # 0 = one process; N >= 1 = a master and N worker processes
     wait_min_s: float = 0.2
     wait_max_s: float = 1.0
+    writers: int = 0  # ledger writers (load/writer.py), beside the shoppers
+    writer_pacing_s: float = 0.4
+
+    @property
+    def locust_users(self) -> int:
+        """Locust's -u: the writers are users of a fixed count, spawned first."""
+        return self.users + self.writers
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,8 @@ class LoadRun:
 
     def __init__(self, gateway_url: str, history_dir: Path, profile: LoadProfile = LoadProfile(), *,
                  output_dir: Path, env: Mapping[str, str] | None = None) -> None:
-        if profile.users < 1 or profile.workers < 0 or profile.max_duration_s < 1:
+        if (profile.users < 1 or profile.workers < 0 or profile.max_duration_s < 1 or profile.writers < 0
+                or profile.writer_pacing_s <= 0):
             raise ValueError(f"bad load profile: {profile}")
         self.host = api_base(gateway_url)
         self.history_dir = Path(history_dir)
@@ -150,7 +158,7 @@ class LoadRun:
         """The command of the single process, or of the master when master_port is given."""
         p = self.profile
         cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-               "-u", str(p.users), "-r", str(p.spawn_rate), "-t", f"{int(p.max_duration_s)}s",
+               "-u", str(p.locust_users), "-r", str(max(p.spawn_rate, p.writers)), "-t", f"{int(p.max_duration_s)}s",
                "--host", self.host,
                "--csv", str(self.prefix), "--csv-full-history",
                "--json-file", f"{self.prefix}_summary", "--html", f"{self.prefix}.html",
@@ -172,6 +180,8 @@ class LoadRun:
             "AARYA_HISTORY_DIR": str(self.history_dir),
             "AARYA_WAIT_MIN_S": str(self.profile.wait_min_s),
             "AARYA_WAIT_MAX_S": str(self.profile.wait_max_s),
+            "AARYA_WRITERS": str(self.profile.writers),
+            "AARYA_WRITER_PACING_S": str(self.profile.writer_pacing_s),
             "PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path)),
             "PYTHONUNBUFFERED": "1",
         })

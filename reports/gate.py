@@ -2,7 +2,7 @@
 detection or recovery get slower than a baseline run?
 
     aarya-chaos gate [--summary reports/latest/summary.json] [--baseline PATH] [--max-regression 0.5]
-                     [--slack 1.0] [--strict]
+                     [--slack 1.0] [--allow-skip]
     python -m reports.gate ...          (the same, without the aarya-chaos command)
 
 Rules, per record of the summary:
@@ -10,7 +10,8 @@ Rules, per record of the summary:
 - a scenario (control null) must have the verdict `pass`; `fail` and `error` fail the gate;
 - a negative control must have the verdict `pass` (its checks failed, as they must): anything else means
   the control did not bite, and fails the gate;
-- `skipped` is reported, and fails the gate only with `--strict`;
+- `skipped` fails the gate too (strict by default, for the pre-release use: a claim that was not verified is
+  not a claim that held); `--allow-skip` opts out and lists every record that was not verified;
 - with `--baseline` (another summary.json, or a run directory holding one), MTTD and RTO of each scenario
   are compared by scenario id: a regression is a measurement above `baseline * (1 + max_regression)` AND
   more than `slack` seconds above the baseline; a figure the baseline had and this run could not measure is
@@ -183,7 +184,7 @@ def _first_line(text: object, limit: int = 160) -> str:
     return chosen if len(chosen) <= limit else chosen[: limit - 1] + "…"
 
 
-def _judge_record(record: Mapping[str, Any], strict: bool) -> tuple[Row, str | None, str | None]:
+def _judge_record(record: Mapping[str, Any], allow_skip: bool) -> tuple[Row, str | None, str | None]:
     """(row, problem or None, warning or None)."""
     sid, name = str(record["id"]), str(record.get("name") or "")
     control = record.get("control")
@@ -192,12 +193,13 @@ def _judge_record(record: Mapping[str, Any], strict: bool) -> tuple[Row, str | N
     label = f"{sid} {name}" + (f" [control {control}]" if control else "")
     problem = warning = None
     if verdict == "skipped":
-        status = "FAIL" if strict else "skipped"
+        status = "skipped" if allow_skip else "FAIL"
         note = "skipped: " + (_first_line(record.get("reason")) or "no reason given")
-        if strict:
-            problem = f"{label}: skipped, and --strict forbids skips ({_first_line(record.get('reason'))})"
+        if allow_skip:
+            warning = f"NOT VERIFIED (--allow-skip): {label}: skipped ({_first_line(record.get('reason'))})"
         else:
-            warning = f"{label}: skipped ({_first_line(record.get('reason'))})"
+            problem = (f"{label}: skipped, so its claims were not verified ({_first_line(record.get('reason'))}); "
+                       "--allow-skip accepts that")
     elif control:
         if verdict == "pass":
             status, note = "ok", "control bit"
@@ -253,14 +255,15 @@ def _regressions(current: Sequence[Mapping[str, Any]], baseline: Sequence[Mappin
 
 
 def judge(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None, *,
-          tolerance: float = DEFAULT_TOLERANCE, slack_s: float = DEFAULT_SLACK_S, strict: bool = False) -> GateResult:
+          tolerance: float = DEFAULT_TOLERANCE, slack_s: float = DEFAULT_SLACK_S,
+          allow_skip: bool = False) -> GateResult:
     """The gate over validated summaries (see `load_summary`); pure."""
     rows: list[Row] = []
     problems: list[str] = []
     warnings: list[str] = []
     records = list(summary.get("scenarios") or [])
     for record in records:
-        row, problem, warning = _judge_record(record, strict)
+        row, problem, warning = _judge_record(record, allow_skip)
         rows.append(row)
         problems += [problem] if problem else []
         warnings += [warning] if warning else []
@@ -275,7 +278,7 @@ def judge(summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None,
 
 
 def gate(summary_path: Path, baseline_path: Path | None = None, *, tolerance: float = DEFAULT_TOLERANCE,
-         slack_s: float = DEFAULT_SLACK_S, strict: bool = False) -> GateResult:
+         slack_s: float = DEFAULT_SLACK_S, allow_skip: bool = False) -> GateResult:
     """Read the summary (and baseline) and judge them. Raises GateInputError for unreadable input."""
     if tolerance < 0 or not math.isfinite(tolerance):
         raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance}")
@@ -283,7 +286,7 @@ def gate(summary_path: Path, baseline_path: Path | None = None, *, tolerance: fl
         raise ValueError(f"slack_s must be a finite number >= 0, got {slack_s}")
     summary = load_summary(Path(summary_path), "summary")
     baseline = load_summary(Path(baseline_path), "baseline") if baseline_path is not None else None
-    result = judge(summary, baseline, tolerance=tolerance, slack_s=slack_s, strict=strict)
+    result = judge(summary, baseline, tolerance=tolerance, slack_s=slack_s, allow_skip=allow_skip)
     return GateResult(result.rows, result.problems, result.warnings, result.regressions,
                       Path(summary_path), None if baseline_path is None else Path(baseline_path))
 
@@ -355,7 +358,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allowed growth over the baseline, 0.5 = +50%% (default %(default)s)")
     parser.add_argument("--slack", type=_non_negative, default=DEFAULT_SLACK_S, metavar="SECONDS",
                         help="growth below this many seconds is never a regression (default %(default)s)")
-    parser.add_argument("--strict", action="store_true", help="skipped scenarios fail the gate")
+    parser.add_argument("--allow-skip", action="store_true",
+                        help="skipped scenarios do not fail the gate; they are listed as not verified")
+    parser.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)  # the default since schema 1.1
 
 
 def add_gate_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -372,7 +377,7 @@ def run(args: argparse.Namespace, console: Console | None = None, err: Console |
     err = err or Console(stderr=True)
     try:
         result = gate(args.summary, args.baseline, tolerance=args.max_regression, slack_s=args.slack,
-                      strict=args.strict)
+                      allow_skip=args.allow_skip)
     except GateInputError as exc:
         err.print(f"[red]gate error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code

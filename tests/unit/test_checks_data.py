@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from checks.data import Loss, acknowledged, duplicates, lost_acknowledged_writes, rpo_s, unknown_writes
+from checks.data import (RPO_RESOLUTION_S, Loss, acknowledged, duplicates, lost_acknowledged_writes,
+                         recovery_point_age, rpo_s, unknown_writes)
 from load.history import Op
 from tests.unit.test_checks_history import call, history, hung, invoke, ok
 
@@ -36,19 +37,30 @@ def test_lost_acknowledged_writes_with_their_span() -> None:
     acked = {"o1": 1.5, "2": 2.25, "o7": 8.0, "o9": 12.0}
     loss = lost_acknowledged_writes(acked, present={"2", "o9", "never-acknowledged"})
     assert loss == Loss(count=2, ids=("o1", "o7"), first_at=1.5, last_at=8.0, span_s=6.5)
-    assert rpo_s(loss) == 6.5
 
 
-def test_one_lost_write_has_no_span_but_still_counts() -> None:
-    loss = lost_acknowledged_writes({"o1": 1.5, "o2": 3.0}, present=["o2"])
-    assert loss == Loss(count=1, ids=("o1",), first_at=1.5, last_at=1.5, span_s=0.0)
-    assert rpo_s(loss) == 0.0 and loss.count == 1
+def test_rpo_is_the_age_at_the_failure_of_the_oldest_lost_acknowledged_write() -> None:
+    acked = {"o1": 1.5, "2": 2.25, "o7": 8.0, "o9": 12.0}
+    loss = lost_acknowledged_writes(acked, present={"2", "o9"})
+    assert rpo_s(acked, loss, failure_at=10.0) == 8.5   # o1, acknowledged 8.5 s before the failure
+    assert rpo_s(acked, loss, failure_at=5.0) == 3.5    # o7 came after a failure at 5: not in the RPO
+    assert rpo_s(acked, loss, failure_at=1.0) == 0.0    # both after the failure: its exposure, not its RPO
+
+
+def test_one_lost_write_is_an_rpo_above_zero_even_when_it_was_the_last() -> None:
+    """The old span definition read 0 here: one lost order, no span."""
+    acked = {"o1": 1.5, "o2": 3.0}
+    loss = lost_acknowledged_writes(acked, present=["o2"])
+    assert loss.count == 1 and loss.span_s == 0.0
+    assert rpo_s(acked, loss, failure_at=1.5) == RPO_RESOLUTION_S  # acknowledged at the failure itself
+    assert rpo_s(acked, loss, failure_at=4.0) == 2.5
 
 
 def test_nothing_lost() -> None:
     assert lost_acknowledged_writes({"o1": 1.5}, present={"o1"}) == Loss(0, (), None, None, 0.0)
     assert lost_acknowledged_writes({}, present=()) == Loss(0, (), None, None, 0.0)
-    assert rpo_s(lost_acknowledged_writes({}, present=())) == 0.0
+    assert rpo_s({}, lost_acknowledged_writes({}, present=()), failure_at=3.0) == 0.0
+    assert recovery_point_age([])(100.0) == 0.0
 
 
 def test_lost_ids_are_sorted_whatever_the_acknowledgement_order() -> None:

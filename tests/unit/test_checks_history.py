@@ -14,8 +14,8 @@ from load.history import Op, Outcome, Record, pair_ops
 WALL0 = 1_700_000_000.0
 
 
-def invoke(id: str, f: str, t: float) -> Record:
-    return Record("invoke", f, WALL0 + t, t, id=id, process="w1")
+def invoke(id: str, f: str, t: float, asks: Mapping[str, Any] | None = None) -> Record:
+    return Record("invoke", f, WALL0 + t, t, id=id, process="w1", value=asks)
 
 
 def _complete(kind: Outcome, id: str, f: str, t: float, latency: float | None,
@@ -55,20 +55,20 @@ _seq = iter(range(1, 10**9))
 
 
 def call(f: str, t: float, outcome: Outcome = "ok", latency: float = 10.0,
-         value: Mapping[str, Any] | None = None) -> list[Record]:
-    """An op invoked at t that completes `latency` ms later with `outcome`."""
+         value: Mapping[str, Any] | None = None, asks: Mapping[str, Any] | None = None) -> list[Record]:
+    """An op invoked at t (asking `asks`) that completes `latency` ms later with `outcome` (and `value`)."""
     op_id = f"op-{next(_seq)}"
     done = {"ok": ok, "fail": fail, "info": info}[outcome]
-    return [invoke(op_id, f, t), done(op_id, f, t + latency / 1000, latency, value)]
+    return [invoke(op_id, f, t, asks), done(op_id, f, t + latency / 1000, latency, value)]
 
 
 def calls(f: str, times: Iterable[float], outcome: Outcome = "ok", latency: float = 10.0) -> list[Record]:
     return [record for t in times for record in call(f, t, outcome, latency)]
 
 
-def hung(f: str, t: float) -> list[Record]:
+def hung(f: str, t: float, asks: Mapping[str, Any] | None = None) -> list[Record]:
     """An op invoked at t that never completed."""
-    return [invoke(f"hung-{next(_seq)}", f, t)]
+    return [invoke(f"hung-{next(_seq)}", f, t, asks)]
 
 
 def every(start: float, stop: float, step: float) -> list[float]:
@@ -87,8 +87,15 @@ def test_call_pairs_into_one_op_with_its_outcome_latency_and_value() -> None:
 
 
 def test_an_invoke_with_no_completion_reads_as_info_that_never_ended() -> None:
-    [op] = history(invoke("a", "checkout", 1.0))
+    [op] = history(invoke("a", "checkout", 1.0, {"idempotency_key": "k1"}))
     assert (op.outcome, op.end, op.latency_ms) == ("info", None, None)
+    assert op.value == {"idempotency_key": "k1"}  # what it asked for, so it can be looked up afterwards
+
+
+def test_a_paired_op_has_the_invokes_value_updated_by_the_completions() -> None:
+    [op] = history(call("checkout", 1.0, value={"order_id": "o1", "status": "paid"},
+                        asks={"idempotency_key": "k1", "status": "asked"}))
+    assert op.value == {"idempotency_key": "k1", "order_id": "o1", "status": "paid"}
 
 
 def test_history_orders_ops_by_invocation_whatever_the_record_order() -> None:

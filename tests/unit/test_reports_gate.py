@@ -66,16 +66,18 @@ def test_the_samples_error_run_fails_the_gate() -> None:
     assert "NotReady" in result.problems[0]
 
 
-def test_skipped_scenarios_are_reported_and_fail_only_when_strict(tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_skipped_scenarios_fail_the_gate_unless_allowed(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
     skipped = record("5.1", "skipped", reason="Skipped: the fault needs root")
     path = write_json(tmp_path / "summary.json", summary(record("1.1"), skipped))
     code, out, _ = run_main(capsys, "--summary", str(path))
-    assert code == EXIT_PASSED
-    assert "skipped" in out and "needs root" in out
-    code, out, _ = run_main(capsys, "--summary", str(path), "--strict")
     assert code == EXIT_FAILED
-    assert "--strict forbids skips" in out
+    assert "its claims were not verified" in out and "needs root" in out
+    code, out, _ = run_main(capsys, "--summary", str(path), "--allow-skip")
+    assert code == EXIT_PASSED
+    assert "NOT VERIFIED" in out and "needs root" in out
+    code, _, _ = run_main(capsys, "--summary", str(path), "--strict")  # the old flag: now the default
+    assert code == EXIT_FAILED
 
 
 def test_a_summary_without_records_fails() -> None:
@@ -197,7 +199,7 @@ def test_the_subcommand_wiring_for_the_cli(capsys: pytest.CaptureFixture[str]) -
     sub = parser.add_subparsers(dest="command", required=True)
     add_gate_command(sub)
     args = parser.parse_args(["gate", "--summary", str(SAMPLE_SUMMARY), "--max-regression", "0.25"])
-    assert (args.command, args.max_regression, args.slack, args.strict) == ("gate", 0.25, 1.0, False)
+    assert (args.command, args.max_regression, args.slack, args.allow_skip) == ("gate", 0.25, 1.0, False)
     assert cmd_gate(None, args) == EXIT_PASSED
     assert "GATE PASSED" in capsys.readouterr().out
 

@@ -1,0 +1,125 @@
+"""checks.ledger on literal histories and literal database rows: each finding shown failing, and passing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from checks.data import RPO_RESOLUTION_S
+from checks.ledger import (LedgerWrite, Reconciliation, StoredOrder, intent_of, ledger_users, reconcile,
+                           writes)
+from load.history import Op
+from tests.unit.test_checks_history import call, history, hung
+
+
+def checkout(t: float, key: str, outcome: str = "ok", *, order: str | None = None, status: str = "paid",
+             total: int = 1000, items: Mapping[str, int] | None = None, user: int = 7,
+             latency: float = 100.0) -> list[Any]:
+    asks: dict[str, Any] = {"idempotency_key": key, "user_id": user}
+    if items is not None:
+        asks["items"] = dict(items)
+    value = {"order_id": order, "status": status, "total_cents": total} if order else {}
+    return call("checkout", t, outcome, latency, value=value, asks=asks)  # type: ignore[arg-type]
+
+
+def stored(order: str, key: str, *, status: str = "paid", total: int = 1000, items: Mapping[int, int] | None = None,
+           items_total: int | None = None, charges: int = 1, user: int = 7) -> StoredOrder:
+    return StoredOrder(order, user, key, status, total, dict(items or {42: 1}),
+                       total if items_total is None else items_total, charges)
+
+
+def run(ops: list[Op], rows: list[StoredOrder], failure_at: float = 10.0) -> Reconciliation:
+    return reconcile(writes(ops), rows, failure_at=failure_at)
+
+
+def test_a_clean_run_has_no_finding() -> None:
+    ops = history(checkout(1.0, "k1", order="o1"), checkout(2.0, "k2", order="o2", status="pending_payment"))
+    found = run(ops, [stored("o1", "k1"), stored("o2", "k2", status="paid")])  # pending, then reconciled
+    assert (found.judged, found.lost, found.phantoms, found.duplicates, found.charged_twice) == (2, (), (), {}, {})
+    assert (found.mismatched, found.failed_but_happened, found.rpo_s) == ((), (), 0.0)
+
+
+def test_an_acknowledged_order_missing_is_lost_and_its_age_at_the_failure_is_the_rpo() -> None:
+    ops = history(checkout(1.0, "k1", order="o1"), checkout(4.0, "k2", order="o2"), checkout(12.0, "k3", order="o3"))
+    found = run(ops, [stored("o2", "k2")], failure_at=10.0)
+    assert [i for i, _ in found.lost] == ["o1", "o3"]
+    assert found.rpo_s == 10.0 - 1.1  # o1 was acknowledged at 1.1, 8.9 s before the failure
+    assert [i for i, _ in found.exposure] == ["o3"]  # acknowledged after the failure
+    assert round(found.exposure_s, 3) == 2.1
+
+
+def test_one_lost_order_is_not_an_rpo_of_zero() -> None:
+    found = run(history(checkout(9.9, "k1", order="o1", latency=100.0)), [], failure_at=10.0)
+    assert found.rpo_s == RPO_RESOLUTION_S
+
+
+def test_a_refused_checkout_the_database_holds_happened_and_its_retry_is_a_duplicate() -> None:
+    """Finding 1 of the audit: a checkout answered as refused after the order committed; the shopper's next
+    attempt (a new key) is a second order for the same cart, and a second charge."""
+    ops = history(checkout(1.0, "L1/1", "fail", items={"42": 1}), checkout(2.0, "L1/2", order="o2", items={"42": 1}))
+    found = run(ops, [stored("o1", "L1/1"), stored("o2", "L1/2")])
+    assert found.failed_but_happened == ("L1/1",)
+    assert found.duplicates == {"L1": ("o1", "o2")}
+
+
+def test_a_refused_attempt_retried_under_its_own_key_is_not_a_finding() -> None:
+    ops = history(checkout(1.0, "k1", "fail"), checkout(2.0, "k1", order="o1"))  # 401, then after a new login
+    assert run(ops, [stored("o1", "k1")]).failed_but_happened == ()
+
+
+def test_an_order_under_a_key_nobody_sent_is_a_phantom() -> None:
+    ops = history(checkout(1.0, "k1", order="o1"))
+    found = run(ops, [stored("o1", "k1"), stored("o9", "server-made-key")])
+    assert found.phantoms == ("o9",)
+
+
+def test_an_order_charged_twice() -> None:
+    found = run(history(checkout(1.0, "k1", order="o1")), [stored("o1", "k1", charges=2)])
+    assert found.charged_twice == {"o1": 2}
+
+
+def test_orders_stored_otherwise_than_answered_or_asked() -> None:
+    ops = history(checkout(1.0, "a", order="oa", status="paid"),
+                  checkout(2.0, "b", order="ob", total=1000),
+                  checkout(3.0, "c", order="oc", items={"42": 2}),
+                  checkout(4.0, "d", order="od"),
+                  checkout(5.0, "e", order="oe", status="pending_payment"))
+    rows = [stored("oa", "a", status="pending_payment"), stored("ob", "b", total=1500, items_total=1500),
+            stored("oc", "c", items={42: 1}), stored("od", "d", items_total=900),
+            stored("oe", "e", status="payment_failed")]
+    problems = dict(run(ops, rows).mismatched)
+    assert set(problems) == {"oa", "ob", "oc", "od", "oe"}
+    assert "stored pending_payment" in problems["oa"] and "total 1000" in problems["ob"]
+    assert "items" in problems["oc"] and "sum of its items" in problems["od"]
+
+
+def test_unknown_writes_are_resolved_by_looking_them_up_never_counted_against_the_platform() -> None:
+    ops = history(checkout(1.0, "k1", "info"), checkout(2.0, "k2", "info"),
+                  hung("checkout", 3.0, {"idempotency_key": "k3", "user_id": 7}))
+    found = run(ops, [stored("o1", "k1"), stored("o3", "k3")])
+    assert (found.unknown_happened, found.unknown_did_not_happen) == (2, 1)
+    assert (found.lost, found.phantoms, found.failed_but_happened) == ((), (), ())
+
+
+def test_a_declined_payment_names_an_order_that_exists() -> None:
+    ops = history(checkout(1.0, "k1", "fail", order="o1", status="payment_failed"))
+    found = run(ops, [stored("o1", "k1", status="payment_failed", charges=0)])
+    assert (found.judged, found.failed_but_happened, found.mismatched) == (1, (), ())
+
+
+def test_writes_and_users_come_from_the_history() -> None:
+    ops = history(checkout(1.0, "k1", order="o1", user=3), call("browse", 1.5),
+                  call("login", 2.0, value={"user_id": 5}), call("login", 2.5, "fail", value={"user_id": 6}))
+    assert [w.key for w in writes(ops)] == ["k1"]
+    assert isinstance(writes(ops)[0], LedgerWrite)
+    assert ledger_users(ops) == {3, 5}
+
+
+def test_intents() -> None:
+    assert intent_of("L0a1b/3") == "L0a1b" and intent_of("8f0c-uuid") == "8f0c-uuid"
+
+
+def test_the_summary_is_short() -> None:
+    ops = history([checkout(float(i), f"k{i}", order=f"o{i}") for i in range(20)])
+    summary = run(ops, []).summary()
+    assert summary["lost"] == 20 and len(summary["examples"]["lost"]) == 5
