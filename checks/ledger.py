@@ -200,15 +200,22 @@ def _mismatch(write: LedgerWrite, order: StoredOrder) -> str | None:
 
 
 def reconcile(history_writes: Sequence[LedgerWrite], stored: Sequence[StoredOrder], *,
-              failure_at: float) -> Reconciliation:
-    """Reconcile the history's writes with the stored orders of their users (module docstring)."""
+              failure_at: float, cut_at: float | None = None) -> Reconciliation:
+    """Reconcile the history's writes with the stored orders of their users (module docstring).
+
+    The load may still run while the database is read: read the database first, from `cut_at` on, and the
+    history after it. Then every stored order's write was invoked before the history was read (no false
+    phantom), and only acknowledgements received before `cut_at` are judged (an order acknowledged later
+    may have committed after the database was read)."""
     by_id = {order.order_id: order for order in stored}
     stored_keys = {order.key for order in stored}
     acknowledged: dict[str, float] = {}
     asked_for: dict[str, LedgerWrite] = {}
     for write in history_writes:
+        at = write.end if write.end is not None else write.start
+        if cut_at is not None and at >= cut_at:
+            continue
         if write.acknowledged and write.order_id is not None:
-            at = write.end if write.end is not None else write.start
             acknowledged[write.order_id] = min(at, acknowledged.get(write.order_id, at))
             asked_for.setdefault(write.order_id, write)
     lost = tuple(sorted(((i, at) for i, at in acknowledged.items() if i not in by_id), key=lambda x: x[1]))

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from load.history import Outcome
 from load.outcomes import PRODUCT_COUNT, Account, shopper_email
 
-WRITERS = 6                # ledger writers beside the shoppers
-WRITER_PACING_S = 0.4      # each writer starts an intent step this often: 15 checkouts a second in all
+WRITERS = 8                # ledger writers beside the shoppers
+WRITER_PACING_S = 0.4      # each writer starts an intent this often: 20 checkouts a second in all
 MAX_QUANTITY = 3
 
 

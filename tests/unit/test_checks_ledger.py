@@ -123,3 +123,13 @@ def test_the_summary_is_short() -> None:
     ops = history([checkout(float(i), f"k{i}", order=f"o{i}") for i in range(20)])
     summary = run(ops, []).summary()
     assert summary["lost"] == 20 and len(summary["examples"]["lost"]) == 5
+
+
+def test_acknowledgements_after_the_cut_are_not_judged() -> None:
+    """The database read at 5.0 cannot hold an order acknowledged at 6.1; a write invoked before the history
+    was read (and after the cut) is still one somebody sent: no phantom."""
+    ops = history(checkout(1.0, "k1", order="o1"), checkout(6.0, "k2", order="o2"))
+    found = reconcile(writes(ops), [stored("o1", "k1")], failure_at=3.0, cut_at=5.0)
+    assert (found.judged, found.lost, found.phantoms) == (1, (), ())
+    with_late = reconcile(writes(ops), [stored("o1", "k1"), stored("o2", "k2")], failure_at=3.0, cut_at=5.0)
+    assert with_late.phantoms == ()
