@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what is missing first (scripts/bootstrap).
-.PHONY: setup test chaos gate lint clean
+.PHONY: setup test chaos gate bite lint clean
 
 setup:
 	./scripts/bootstrap
@@ -21,6 +21,10 @@ chaos: setup
 # The CI gate over the last run: non-zero when a scenario missed a target or a control did not bite.
 gate: setup
 	.venv/bin/aarya-chaos gate --summary reports/latest/summary.json
+
+# Mutation test of the suite: the scenarios against sabotaged stacks, one mutant at a time; reports/bite/.
+bite: setup
+	.venv/bin/aarya-chaos bite
 
 lint: setup
 	.venv/bin/mypy aarya_chaos stack fixtures load checks reports

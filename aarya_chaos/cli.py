@@ -8,6 +8,8 @@
     aarya-chaos gate               exit non-zero when a scenario missed a target or a control did not bite
     aarya-chaos runbook-check MD   check a runbook's SQL, redis-cli, grep and curl commands
     aarya-chaos gameday SCENARIO   run one scenario step by step for the people in the room
+    aarya-chaos bite               mutation-test the suite: run the scenarios against sabotaged stacks, print
+                                   which regressions they kill
     aarya-chaos heal               undo faults a crashed run left behind (toxics, paused processes,
                                    cgroups, mounts; on docker: paused or disconnected containers, memory
                                    limits, and the containers of a run whose owner died)
@@ -31,6 +33,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from aarya_chaos.bite import add_bite_command, cmd_bite
 from aarya_chaos.errors import ChaosError
 from reports.gate import add_gate_command, cmd_gate
 from stack.config import StackConfig, load_config
@@ -176,7 +179,7 @@ PASSTHROUGH = ("runbook-check", "gameday")
 
 COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], int]] = {
     "install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status, "logs": cmd_logs,
-    "heal": cmd_heal, "runbook-check": cmd_runbook_check, "gameday": cmd_gameday,
+    "heal": cmd_heal, "runbook-check": cmd_runbook_check, "gameday": cmd_gameday, "bite": cmd_bite,
 }
 
 
@@ -199,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=60)
     sub.add_parser("heal", help="undo leftover faults")
     add_gate_command(sub)
+    add_bite_command(sub)
     for name, text in (("runbook-check", "check a runbook's commands against the live stack"),
                        ("gameday", "run one scenario for the people in the room")):
         sub.add_parser(name, help=text, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
