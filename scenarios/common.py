@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from aarya_chaos.errors import ChaosError
 from checks.timing import never_hung
 from checks.verdict import Check
 from checks.windows import Window, in_window
@@ -35,13 +36,18 @@ def make_canary(run: ScenarioRun, product_id: int = 42) -> Canary:
     return canary
 
 
-def checkout_works(run: ScenarioRun, product_id: int) -> Check:
-    """After the recovery a new shopper puts `product_id` in the cart and checks out: 201."""
-    canary = make_canary(run, product_id=product_id)
-    with gateway(run) as client:
-        response = client.post("/checkout", headers={**canary.auth, "Idempotency-Key": str(uuid.uuid4())})
-    return Check("checkout_works_after_recovery", response.status_code == 201, response.status_code, 201,
-                 response.text[:200])
+def checkout_works(run: ScenarioRun, product_id: int, accept: tuple[int, ...] = (201,)) -> Check:
+    """A new shopper registers, puts `product_id` in the cart and checks out (a claim about the recovery:
+    judge it with `run.judge_recovery`, before the fault's heal)."""
+    name = "checkout_works_after_recovery"
+    try:
+        canary = make_canary(run, product_id=product_id)
+        with gateway(run) as client:
+            response = client.post("/checkout", headers={**canary.auth, "Idempotency-Key": str(uuid.uuid4())})
+    except (httpx.HTTPError, ChaosError) as exc:
+        return Check(name, False, type(exc).__name__, accept[0], str(exc).splitlines()[0][:200] if str(exc) else "")
+    return Check(name, response.status_code in accept, response.status_code, accept[0] if len(accept) == 1
+                 else list(accept), response.text[:200])
 
 
 def fault_window(run: ScenarioRun) -> Window:

@@ -3,12 +3,17 @@
     Inject:  SIGKILL the postmaster under load (the container "crashes due to OOM or hardware failure").
     Detect:  `pg_isready -U postgres` fails.
     Recover: restart PostgreSQL (`docker restart aarya_postgres`).
-    Verify:  RTO < 2 min (runbook); no acknowledged order lost. Restored means the shop is steady AND
-             PostgreSQL itself answers (the `health:postgres` probe every run has, sampled once more at the
-             detection), so a PostgreSQL that comes back within the services' timeouts (no probe or request
-             failed) still counts its own downtime. The runbook's RPO of 5 min is about restoring from
-             backup; after a crash with fsync on, a committed order must survive, so the RPO target here
-             is 0 s.
+    Verify:  RTO < 2 min (runbook); checkout works after the restart (judged before the fault's own undo);
+             no acknowledged order lost, none doubled, none a phantom (the write ledger, about 300 orders).
+             Restored means the shop is steady AND PostgreSQL itself answers (the `health:postgres` probe
+             every run has, sampled once more at the detection), so a PostgreSQL that comes back within the
+             services' timeouts (no probe or request failed) still counts its own downtime. The runbook's
+             RPO of 5 min is about restoring from backup; after a crash with fsync on, a committed order
+             must survive, so the RPO target here is 0 s.
+
+Controls: the restart skipped (RTO and checkout fail), and PostgreSQL tuned "for throughput" with
+`synchronous_commit = off` and a 10 s WAL writer: commits are acknowledged before their WAL is on disk,
+the crash loses the last seconds of acknowledged orders, and the loss and RPO checks must fail.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import pytest
 from fixtures.faults import ProcessKill
 from fixtures.plugin import expect_scenario_failure
 from fixtures.probes import pg_isready_fails
+from fixtures.sabotage import async_commit
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
-from scenarios.common import CONTROL_WAIT_S
+from scenarios.common import CONTROL_WAIT_S, checkout_works
 
 POSTGRES_CRASH = Targets(mttd_s=30.0, rto_s=120.0, rpo_s=0.0, lost_acknowledged_writes=0)
 
@@ -32,6 +38,7 @@ def postgres_crash(run: ScenarioRun) -> None:
         run.detect("pg_isready -U postgres fails", pg_isready_fails(run.stack))
         run.prober.sample("postgres")  # the probe's record has the outage even if it is shorter than one interval
         run.recover("docker restart aarya_postgres (restart the postmaster)", lambda: run.stack.restart("postgres"))
+        run.judge_recovery(lambda r: checkout_works(r, product_id=5))
     run.verify()
 
 
@@ -47,4 +54,14 @@ def test_postgres_crash_control_without_restart(chaos):
                       restore_timeout_s=CONTROL_WAIT_S)
     with expect_scenario_failure() as failure:
         postgres_crash(run)
-    assert "restored_within_rto_target" in {c.name for c in failure.value.failed}
+    assert {"restored_within_rto_target", "checkout_works_after_recovery"} <= {c.name for c in failure.value.failed}
+
+
+@pytest.mark.database
+@pytest.mark.control
+def test_postgres_crash_control_async_commit(chaos):
+    """The mitigation broken: commits acknowledged before they are durable lose orders in the crash."""
+    run = chaos.start("1.1", "PostgreSQL primary crash", POSTGRES_CRASH, control="synchronous_commit off")
+    with async_commit(run.stack, run.registry), expect_scenario_failure() as failure:
+        postgres_crash(run)
+    assert {"no_lost_acknowledged_orders", "rpo_within_target"} <= {c.name for c in failure.value.failed}

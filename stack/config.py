@@ -111,10 +111,15 @@ class Edge:
 
 def _default_releases() -> dict[str, dict[str, str]]:
     """Releases a service can be deployed on: extra environment per release. `v2-bad` is a defective
-    build (it fails 60% of API requests while /health stays green), for the rollback scenario (8.1);
-    `v1-no-client-deadline` waits on PostgreSQL without a client-side deadline, for 5.2's control."""
+    build (it fails 60% of API requests while /health stays green), for the rollback scenario (8.1). The
+    others are the reference build with one mitigation configured away, for the negative controls:
+    `v1-no-client-deadline` waits on PostgreSQL without a client-side deadline (5.2), `v1-pool-waits` waits
+    30 s for a pooled connection instead of failing fast (1.2), `v1-breaker-off` has a Redis breaker that
+    never opens (2.2)."""
     return {"v1": {}, "v2-bad": {"RELEASE_ERROR_RATE": "0.6"},
-            "v1-no-client-deadline": {"DB_CLIENT_DEADLINE": "false"}}
+            "v1-no-client-deadline": {"DB_CLIENT_DEADLINE": "false"},
+            "v1-pool-waits": {"DB_POOL_TIMEOUT_S": "30"},
+            "v1-breaker-off": {"BREAKER_FAILURE_THRESHOLD": "1000000"}}
 
 
 class StackConfig(_Model):

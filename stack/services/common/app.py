@@ -153,11 +153,16 @@ def _add_health_routes(app: FastAPI, dependencies: Dependencies) -> None:
 
 
 def _add_bad_release_middleware(app: FastAPI, error_rate: float) -> None:
-    """A deliberately broken release (scenario 8.1): fails a share of API requests, never /health."""
+    """A deliberately broken release (scenario 8.1): fails a share of API requests, never /health. A read
+    fails before its handler; a write after it (the build's answer step crashes once the work is done),
+    so the order exists and the client is told 500: its outcome is unknown, and its retry must not be a
+    second order."""
 
     @app.middleware("http")
     async def fail_some(request: Request, call_next: Callable[[Request], object]) -> Response:
         if not request.url.path.startswith("/health") and random.random() < error_rate:
+            if request.method != "GET":
+                await call_next(request)  # type: ignore[misc]
             return JSONResponse({"error": "bad_release", "detail": "injected defect"}, status_code=500)
         response: Response = await call_next(request)  # type: ignore[misc]
         return response
