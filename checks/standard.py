@@ -66,6 +66,7 @@ class Limits:
     min_writes_judged: int | None = 150
     baseline_min_ops: int = 50
     detect_timeout_s: float = 60.0
+    exposure_allowed: bool = False  # writes acknowledged after the failure may be lost (a rollback to before it)
 
 
 @dataclass(frozen=True)
@@ -167,10 +168,11 @@ def ledger_checks(facts: RunFacts) -> list[Check]:
         return [Check(name, False, None, 0, f"{NOT_MEASURED}: {reason}") for name in names]
     checks = []
     if limits.lost_acknowledged_writes is not None:
-        lost = [i for i, _ in ledger.lost]
+        lost = [i for i, _ in (ledger.lost_before_failure if limits.exposure_allowed else ledger.lost)]
+        scope = " before the failure" if limits.exposure_allowed else ""
         checks.append(Check(names[0], len(lost) <= limits.lost_acknowledged_writes, len(lost),
                             limits.lost_acknowledged_writes,
-                            f"{ledger.judged} acknowledged; lost: {', '.join(lost[:5]) or 'none'}"))
+                            f"{ledger.judged} acknowledged; lost{scope}: {', '.join(lost[:5]) or 'none'}"))
     if limits.rpo_s is not None:
         checks.append(Check(names[1], ledger.rpo_s <= limits.rpo_s, round(ledger.rpo_s, 3), limits.rpo_s,
                             f"{len(ledger.lost_before_failure)} acknowledged before the failure lost; "

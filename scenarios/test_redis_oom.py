@@ -9,17 +9,25 @@
     Measure: which keys eviction took, exactly (keyspace notifications `__keyevent@0__:evicted`, checked
              against INFO's count): sessions and carts of the load's shoppers and of canary shoppers, against
              the non-essential data (bulk and cache keys).
-    Recover: the runbook's clean-up and limit change, corrected: `--bigkeys` to find what fills memory; delete
-             the non-essential keys (SCAN MATCH cache:bulk:* + UNLINK, never FLUSHDB); raise maxmemory back
-             with CONFIG SET (no restart). Step 5 (EVAL over KEYS session:*) is not run: see the notes.
+    Recover: the runbook's clean-up and limit change, corrected: `--bigkeys` finds what fills memory, and the
+             namespaces of the biggest keys it names that are not essential (not sessions, carts, login
+             lockout counters or streams) are deleted (SCAN MATCH <namespace>* + UNLINK, never FLUSHDB);
+             maxmemory back to the configured limit with CONFIG SET (no restart). Step 5 (EVAL over
+             KEYS session:*) is not run: see the notes.
     Verify:  the eviction policy (volatile-ttl) kept every session and cart while non-essential data remained
-             to evict; no shopper was logged out; the canaries' sessions and carts are intact; memory headroom
-             is back (used_memory under the 90% alert, maxmemory as configured); and the standard targets.
+             to evict, and every login lockout counter (an evicted counter resets a lockout); no shopper was
+             logged out; after the recovery and before the fault's clean-up: the canaries' sessions and carts
+             are intact, the lockout counters are still there, memory headroom is back (used_memory under
+             the 90% alert, maxmemory as configured); and the standard checks.
 
 Targets (the runbook gives none for 2.1): MTTD 15 s, as for 2.2: eviction is visible in INFO at once, and an
 alert polling it every few seconds must fire well within that. RTO 60 s: the recovery is two Redis commands
 (delete the bulk keys, raise the limit); "restored" also needs the memory probe (`health:redis_memory`,
 used_memory under 90% of maxmemory) green. RPO 0 and no acknowledged order lost: orders live in PostgreSQL.
+
+Under volatile-ttl a key is only as safe as its TTL is long: a login lockout counter whose window (300 s)
+equalled the longest cache TTL was evicted with the cache, which resets the lockout of an account under
+attack. Found by `login_lockout_counters_kept`; the reference stack's window is now 900 s.
 
 Controls: the mitigation broken (the same fill under `maxmemory-policy allkeys-lru`: sessions and carts are
 evicted, so the "sessions kept" check fails), and the recovery skipped (memory stays full: RTO missed).
@@ -27,21 +35,27 @@ evicted, so the "sessions kept" check fails), and the recovery skipped (memory s
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from checks.verdict import Check
 from checks.windows import in_window
-from fixtures.faults.cache import (BULK_PREFIX, EvictionLoss, RedisMemoryFill, memory_headroom,
-                                   memory_state, redis_evicting, unlink_matching)
+from fixtures.faults.cache import (STREAM_KEYS, EvictionLoss, RedisMemoryFill, memory_headroom, memory_state,
+                                   redis_evicting, unlink_matching)
 from fixtures.plugin import expect_scenario_failure
 from fixtures.probes import ConditionProbe
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, Canary, gateway, make_canary
+from stack.services.core_platform.sessions import RATELIMIT_PREFIX
 
 REDIS_OOM = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
 MEMORY_ALERT_RATIO = 0.90  # used_memory / maxmemory at which memory is "not healthy" (the runbook's alert)
 HEADROOM_MB = 8.0          # maxmemory is lowered to in-use + this for the fault
 CANARIES = 3
+FAILED_LOGINS = 2          # per lockout canary: below the lockout (5), so only the counter says it happened
+ESSENTIAL = ("session:", "cart:", "ratelimit:")  # and the streams: what eviction must never take
+BIGKEYS_LINE = re.compile(r"^Biggest\s+(\w+) found '\"?(.+?)\"?' has")
 
 
 def canaries_kept(run: ScenarioRun, canaries: list[Canary]) -> Check:
@@ -90,23 +104,81 @@ def no_shopper_logged_out(run: ScenarioRun) -> Check:
                  ", ".join(f"{op.f} {op.process}" for op in logged_out[:5]))
 
 
-def clear_non_essential_and_raise_limit(run: ScenarioRun, fill: RedisMemoryFill) -> None:
+def biggest_keys(output: str) -> list[tuple[str, str]]:
+    """`redis-cli --bigkeys` output: (type, key) of each "Biggest <type> found '<key>' has ..." line."""
+    found = []
+    for line in output.splitlines():
+        match = BIGKEYS_LINE.match(line.strip())
+        if match:
+            found.append((match.group(1), match.group(2)))
+    return found
+
+
+def non_essential_namespaces(biggest: list[tuple[str, str]]) -> list[str]:
+    """The namespaces (`cache:bulk:` of `cache:bulk:2321`) of the biggest keys that may be deleted: not a
+    session, cart, lockout counter or stream."""
+    spaces = []
+    for kind, key in biggest:
+        space = key.rsplit(":", 1)[0] + ":" if ":" in key else key
+        if kind == "stream" or key in STREAM_KEYS or space.startswith(ESSENTIAL) or space in spaces:
+            continue
+        spaces.append(space)
+    return spaces
+
+
+def clear_non_essential_and_raise_limit(run: ScenarioRun) -> None:
     r = run.stack.redis()
     # 1./2. what fills memory: --bigkeys (SCAN-based, does not block); --stat only shows counts, the keyspace
     # notifications recorded by the fault say which keys were evicted.
     code, bigkeys = run.stack.redis_cli("--bigkeys")
-    biggest = [line.strip() for line in bigkeys.splitlines() if line.startswith("Biggest")][:6]
-    run.event("bigkeys", exit=code, biggest=biggest)
-    # 3. clear non-essential data only: the bulk cache keys (never FLUSHDB: it takes sessions and carts too)
-    unlinked = unlink_matching(r, f"{BULK_PREFIX}*")
-    run.event("non_essential_cleared", pattern=f"{BULK_PREFIX}*", unlinked=unlinked)
-    # 4. the limit back up at runtime (CONFIG SET; a restart would drop every connection and not change it)
-    fill.restore_maxmemory()
+    biggest = biggest_keys(bigkeys)
+    spaces = non_essential_namespaces(biggest)
+    run.event("bigkeys", exit=code, biggest=[f"{kind} {key}" for kind, key in biggest], to_clear=spaces)
+    # 3. clear non-essential data only: the namespaces --bigkeys named (never FLUSHDB: it takes sessions
+    # and carts too)
+    for space in spaces:
+        unlinked = unlink_matching(r, f"{space}*")
+        run.event("non_essential_cleared", pattern=f"{space}*", unlinked=unlinked)
+    if not spaces:
+        run.notes.append("runbook 2.1 step 3: --bigkeys named no non-essential key to clear")
+    # 4. the limit back to the configured one at runtime (CONFIG SET; a restart would drop every connection)
+    r.config_set("maxmemory", str(configured_maxmemory(run)))
 
 
-def headroom_after_recovery(run: ScenarioRun, fill: RedisMemoryFill) -> Check:
+def configured_maxmemory(run: ScenarioRun) -> int:
+    return run.stack.config.redis.maxmemory_mb * 1024 * 1024
+
+
+def lockout_canaries(run: ScenarioRun) -> list[str]:
+    """Accounts with a few failed logins each: their lockout counters must survive the eviction."""
+    emails = []
+    with gateway(run) as client:
+        for n in range(CANARIES):
+            email = make_canary(run, product_id=60 + n).email
+            for _ in range(FAILED_LOGINS):
+                client.post("/auth/login", json={"email": email, "password": "not the password"})
+            emails.append(email)
+    return emails
+
+
+def lockouts_kept(run: ScenarioRun, emails: list[str]) -> Check:
+    r = run.stack.redis()
+    counts = {email: r.get(RATELIMIT_PREFIX + email) for email in emails}
+    lost = [email for email, count in counts.items() if count is None or int(count) < FAILED_LOGINS]
+    return Check("login_lockout_counters_kept", not lost, len(lost), 0,
+                 f"{len(emails)} counters of {FAILED_LOGINS} failed logins each; gone: {lost[:3]}" if lost
+                 else f"{len(emails)} counters intact")
+
+
+def no_lockout_evicted(loss: EvictionLoss) -> Check:
+    evicted = loss.by_namespace.get("ratelimit", 0)
+    return Check("no_login_lockout_counter_evicted", evicted == 0, evicted, 0,
+                 "an evicted counter resets the lockout of an account under a password-guessing attack")
+
+
+def headroom_after_recovery(run: ScenarioRun) -> Check:
     state = memory_state(run.stack.redis())
-    configured = int(fill.original["maxmemory"])
+    configured = configured_maxmemory(run)
     ok = state.maxmemory == configured and state.ratio is not None and state.ratio < MEMORY_ALERT_RATIO
     return Check("memory_headroom_restored", ok,
                  {"maxmemory": state.maxmemory, "ratio": None if state.ratio is None else round(state.ratio, 3)},
@@ -134,6 +206,7 @@ def redis_oom(run: ScenarioRun, policy: str | None = None) -> None:
     with ConditionProbe(run.history, "redis_memory", memory_headroom(run.stack, MEMORY_ALERT_RATIO)) as alert:
         run.steady_state()
         canaries = [make_canary(run, product_id=40 + i) for i in range(CANARIES)]
+        lockouts = lockout_canaries(run)
         baseline = memory_state(run.stack.redis())
         fill = RedisMemoryFill(run.stack, headroom_mb=HEADROOM_MB, policy=policy)
         with run.inject(fill):
@@ -142,10 +215,11 @@ def redis_oom(run: ScenarioRun, policy: str | None = None) -> None:
             alert.sample()  # the memory alert's record shows the fault, however briefly it lasts
             during = fill.loss()  # before the clean-up: was there non-essential data left to evict?
             run.event("eviction_measured", **during.as_dict())
-            run.recover("clear non-essential keys (SCAN+UNLINK cache:bulk:*), CONFIG SET maxmemory back",
-                        lambda: clear_non_essential_and_raise_limit(run, fill))
+            run.recover("--bigkeys; clear the non-essential namespaces it names (SCAN+UNLINK); CONFIG SET "
+                        "maxmemory to the configured limit", lambda: clear_non_essential_and_raise_limit(run))
             loss = fill.loss()  # evictions until the memory was freed
-            headroom = headroom_after_recovery(run, fill)
+            run.judge_recovery(headroom_after_recovery, lambda r: canaries_kept(r, canaries),
+                               lambda r: lockouts_kept(r, lockouts))
         run.event("eviction_total", **loss.as_dict())
         run.notes.append(
             f"eviction: {loss.evicted_total} keys evicted {loss.by_namespace} (attribution complete: "
@@ -157,9 +231,8 @@ def redis_oom(run: ScenarioRun, policy: str | None = None) -> None:
             policy_kept_sessions(loss, during),
             eviction_took_non_essential(during),
             no_stream_evicted(loss),
-            headroom,
+            no_lockout_evicted(loss),
             no_shopper_logged_out,
-            lambda r: canaries_kept(r, canaries),
         )
 
 

@@ -106,3 +106,15 @@ def test_standard_checks_honour_opt_outs_and_are_labelled() -> None:
     assert all(c.passed for c in every_check), [c for c in every_check if not c.passed]
     names = {c.name for c in standard_checks(facts(ledger=found, opt_outs={"fault_broke_the_steady_state": "why"}))}
     assert "fault_broke_the_steady_state" not in names and "restored_within_rto_target" in names
+
+
+def test_a_rollback_may_drop_what_came_after_the_failure_never_what_came_before() -> None:
+    ops = history(checkout(1.0, "k1", order="o1"), checkout(12.0, "k2", order="o2"))
+    after_only = reconcile(writes(ops), [stored("o1", "k1")], failure_at=10.0)
+    exposure = Limits(min_writes_judged=None, exposure_allowed=True)
+    checks = {c.name: c for c in ledger_checks(facts(ledger=after_only, limits=exposure))}
+    assert checks["no_lost_acknowledged_orders"].passed and checks["rpo_within_target"].passed
+    assert not {c.name: c for c in ledger_checks(facts(ledger=after_only))}["no_lost_acknowledged_orders"].passed
+    before_too = reconcile(writes(ops), [], failure_at=10.0)
+    checks = {c.name: c for c in ledger_checks(facts(ledger=before_too, limits=exposure))}
+    assert not checks["no_lost_acknowledged_orders"].passed and not checks["rpo_within_target"].passed
