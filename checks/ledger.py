@@ -100,6 +100,7 @@ class Reconciliation:
     unknown_happened: int
     unknown_did_not_happen: int
     stored: int = 0
+    mismatched_after_failure: tuple[str, ...] = ()  # of `mismatched`, the orders acknowledged after F
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -244,4 +245,5 @@ def reconcile(history_writes: Sequence[LedgerWrite], stored: Sequence[StoredOrde
         charged_twice={o.order_id: o.charges for o in sorted(stored, key=lambda o: o.order_id) if o.charges > 1},
         mismatched=tuple(sorted(mismatched)),
         failed_but_happened=tuple(sorted(failed)),
-        unknown_happened=happened, unknown_did_not_happen=len(unknown) - happened, stored=len(stored))
+        unknown_happened=happened, unknown_did_not_happen=len(unknown) - happened, stored=len(stored),
+        mismatched_after_failure=tuple(sorted(i for i, _ in mismatched if acknowledged[i] > failure_at)))

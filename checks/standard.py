@@ -177,14 +177,15 @@ def ledger_checks(facts: RunFacts) -> list[Check]:
         checks.append(Check(names[1], ledger.rpo_s <= limits.rpo_s, round(ledger.rpo_s, 3), limits.rpo_s,
                             f"{len(ledger.lost_before_failure)} acknowledged before the failure lost; "
                             f"exposure after it: {len(ledger.exposure)} over {ledger.exposure_s:.1f} s"))
+    mismatched = [(i, why) for i, why in ledger.mismatched
+                  if not (limits.exposure_allowed and i in ledger.mismatched_after_failure)]
     duplicates = ", ".join(f"{k}: {len(v)} orders" for k, v in list(ledger.duplicates.items())[:3])
     charged = ", ".join(f"{k}: {v}" for k, v in list(ledger.charged_twice.items())[:3])
     checks += [
         Check(names[2], not ledger.duplicates, len(ledger.duplicates), 0, duplicates or f"{ledger.stored} orders"),
         Check(names[3], not ledger.charged_twice, len(ledger.charged_twice), 0, charged or "one charge at most"),
         Check(names[4], not ledger.phantoms, len(ledger.phantoms), 0, ", ".join(ledger.phantoms[:5])),
-        Check(names[5], not ledger.mismatched, len(ledger.mismatched), 0,
-              "; ".join(f"{i}: {why}" for i, why in ledger.mismatched[:3])),
+        Check(names[5], not mismatched, len(mismatched), 0, "; ".join(f"{i}: {why}" for i, why in mismatched[:3])),
         Check(names[6], not ledger.failed_but_happened, len(ledger.failed_but_happened), 0,
               ", ".join(ledger.failed_but_happened[:5])),
     ]

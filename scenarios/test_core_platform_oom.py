@@ -15,9 +15,10 @@
              raise the memory limit to one the service's working set fits (512 MiB of new memory: glibc
              keeps a freed 19 MiB argon2 buffer in each of up to 16 malloc arenas, plus the interpreter), as
              `docker-compose up -d` with a bigger limit would.
-    Verify:  login and /auth/me work again; a session created before the fault still validates (sessions
-             live in Redis, not in the process: nobody is logged out); logins under the raised limit kill
-             nothing; no request hung, every failure was a defined 502/503/504; no acknowledged order lost.
+    Verify:  after the recovery, before the fault's own undo (which lifts every limit): login and /auth/me
+             work again; a session created before the fault still validates (sessions live in Redis, not in
+             the process: nobody is logged out); logins under the raised limit kill nothing. Then: no
+             request hung, every failure was a defined 502/503/504; the write ledger.
 
 Targets (the runbook gives none for 3.1): MTTD 15 s, because the kernel reports the kill the moment it
 happens (the same target as 3.2's crash); RTO 60 s, a restart of a stateless service plus the 5 s steady
@@ -101,18 +102,24 @@ def runbook_log_grep(run: ScenarioRun, pid: int | None) -> None:
 
 
 def auth_works_again(run: ScenarioRun, canary: Canary) -> Check:
-    with gateway(run) as client:
-        login = client.post("/auth/login", json={"email": canary.email, "password": PASSWORD})
-        token = login.json().get("token") if login.status_code == 200 else None
-        me = client.get("/auth/me", headers={"authorization": f"Bearer {token}"}) if token else None
+    try:
+        with gateway(run) as client:
+            login = client.post("/auth/login", json={"email": canary.email, "password": PASSWORD})
+            token = login.json().get("token") if login.status_code == 200 else None
+            me = client.get("/auth/me", headers={"authorization": f"Bearer {token}"}) if token else None
+    except httpx.HTTPError as exc:
+        return Check("login_and_me_work_after_recovery", False, type(exc).__name__, {"login": 200, "me": 200})
     measured = {"login": login.status_code, "me": me.status_code if me is not None else None}
     return Check("login_and_me_work_after_recovery", measured == {"login": 200, "me": 200}, measured,
                  {"login": 200, "me": 200})
 
 
 def session_survived(run: ScenarioRun, canary: Canary) -> Check:
-    with gateway(run) as client:
-        me = client.get("/auth/me", headers=canary.auth)
+    try:
+        with gateway(run) as client:
+            me = client.get("/auth/me", headers=canary.auth)
+    except httpx.HTTPError as exc:
+        return Check("session_from_before_the_oom_still_valid", False, type(exc).__name__, {"status": 200})
     email = me.json().get("email") if me.status_code == 200 else None
     return Check("session_from_before_the_oom_still_valid", email == canary.email,
                  {"status": me.status_code, "email": email}, {"status": 200, "email": canary.email},
@@ -155,11 +162,9 @@ def core_platform_oom(run: ScenarioRun) -> None:
     with run.inject(fault):
         run.detect("docker events --filter event=oom (the oom_killed event)", oom_event_seen(fault))
         run.recover("docker-compose restart core_platform; raise its memory limit", recover)
-        raised_check = logins_fit_raised_limit(run, canary, raised)
+        run.judge_recovery(lambda r: auth_works_again(r, canary), lambda r: session_survived(r, canary),
+                           lambda r: logins_fit_raised_limit(r, canary, raised))
     run.verify(
-        raised_check,
-        lambda r: auth_works_again(r, canary),
-        lambda r: session_survived(r, canary),
         lambda r: answers_stayed_fast(r, MAX_ANSWER_MS),
         lambda r: failures_were_defined(r, DEFINED_ANSWERS),
     )
@@ -177,4 +182,6 @@ def test_core_platform_oom_control_without_restart(chaos):
                       restore_timeout_s=CONTROL_WAIT_S)
     with expect_scenario_failure() as failure:
         core_platform_oom(run)
-    assert "restored_within_rto_target" in {c.name for c in failure.value.failed}
+    failed = {c.name for c in failure.value.failed}
+    assert {"restored_within_rto_target", "login_and_me_work_after_recovery",
+            "session_from_before_the_oom_still_valid"} <= failed, failed

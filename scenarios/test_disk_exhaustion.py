@@ -15,13 +15,16 @@
              Checkouts fail.
     Detect:  `df -h` shows the filesystem full, and PostgreSQL's log shows ENOSPC / PANIC.
     Recover: the runbook's steps where they apply here: find the largest consumers (`du -sh ... | sort -h`)
-             and remove the one that is not PostgreSQL's (never a WAL segment), clear old backups on that
-             filesystem (a corrected command, see the notes), then restart PostgreSQL, which the runbook's
-             5.1 forgets: PostgreSQL shut itself down and freeing space does not bring it back.
-    Verify:  checkouts failed while the disk was full, and work after; WAL archiving works after the
-             recovery (the runbook's RPO rests on it); no acknowledged order lost (checked after pg_wal is
-             back on the real disk); pg_wal is back on the real disk, nothing mounted, PostgreSQL accepting
-             connections. Heal also unblocks the WAL archiver if the crash left a copy in the archive.
+             and remove, from the top of that ranking, what is not PostgreSQL's (a name that is not a WAL
+             segment, a timeline history, a backup label or archive_status: WAL is never deleted by hand),
+             clear old backups on that filesystem (a corrected command, see the notes), then restart
+             PostgreSQL, which the runbook's 5.1 forgets: PostgreSQL shut itself down and freeing space does
+             not bring it back.
+    Verify:  checkouts failed while the disk was full; after the recovery and before the fault's own undo:
+             PostgreSQL accepts connections, checkout works, WAL archiving works (the runbook's RPO rests on
+             it); the write ledger (checked after pg_wal is back on the real disk). Moving pg_wal back is the
+             preparation's undo, not a claim: it must succeed, or the run is a harness error. Heal also
+             unblocks the WAL archiver if the crash left a copy in the archive.
 
 Finding: the stack's `archive_command` (`test ! -f A/%f && cp %p A/%f`) is not crash-safe. The PANIC
 kills a `cp` in progress (a torn copy in the archive) or comes between the copy and PostgreSQL's note
@@ -39,6 +42,7 @@ crash recovery replays it.
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -52,7 +56,7 @@ from fixtures.faults.disk import WalDiskFull, WalOnSmallDisk, disk_full_seen, en
 from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from fixtures.probes import health_endpoints
-from scenarios.common import CONTROL_WAIT_S, Canary, gateway, make_canary
+from scenarios.common import CONTROL_WAIT_S, Canary, checkout_works, gateway, make_canary
 from stack.drivers.local import mounts
 from stack.waits import wait_until
 
@@ -69,6 +73,12 @@ def checkout(run: ScenarioRun, canary: Canary) -> int | str:
             return client.post("/checkout", headers={**canary.auth, "Idempotency-Key": str(uuid.uuid4())}).status_code
         except httpx.HTTPError as exc:
             return type(exc).__name__
+
+
+# What PostgreSQL keeps in pg_wal: segments (24 hex digits, maybe .partial), timeline histories, backup
+# labels, archive_status/ and summaries/ (PostgreSQL 17). Anything else there is not PostgreSQL's.
+POSTGRES_WAL_FILE = re.compile(r"^([0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history|"
+                               r"archive_status|summaries|xlogtemp\.\d+)$")
 
 
 def largest_consumers(directory: Path) -> list[tuple[Path, int]]:
@@ -130,10 +140,11 @@ def free_space_and_restart(run: ScenarioRun, disk: WalOnSmallDisk, backups: Path
     consumers = largest_consumers(full)  # 1. du -sh /data/* | sort -h
     run.notes.append(f"runbook 5.1 step 1, du on {full}: " +
                      ", ".join(f"{p.name} {n / (1 << 20):.1f} MiB" for p, n in consumers[:4]))
-    # The consumer that is not PostgreSQL's. WAL segments are never deleted by hand: that loses data.
-    for path, _ in consumers:
-        if path.name.startswith(mounts.FILLER_PREFIX):
-            path.unlink()
+    # From the top of du's ranking, what is not PostgreSQL's. WAL is never deleted by hand: that loses data.
+    removed = [(path, size) for path, size in consumers if not POSTGRES_WAL_FILE.match(path.name) and size > 0]
+    for path, _ in removed:
+        path.unlink()
+    run.event("largest_non_postgres_removed", files=[f"{p.name} ({n} bytes)" for p, n in removed])
     clear_old_backups(run, backups, full)  # 3. clear old backups
     if on_docker(run):
         run.notes.append(
@@ -164,9 +175,9 @@ def wal_back_on_disk(run: ScenarioRun, disk: WalOnSmallDisk) -> Check:
         {"pg_wal_mounted": False, "tmpfs_mounts": 0, "pg_isready": 0}, ready.strip())
 
 
-def checkout_works(run: ScenarioRun) -> Check:
-    status = checkout(run, make_canary(run, product_id=11))
-    return Check("checkout_works_after_recovery", status == 201, status, 201)
+def postgres_up(run: ScenarioRun) -> Check:
+    code, ready = run.stack.pg_isready()
+    return Check("postgres_accepts_connections_after_recovery", code == 0, code, 0, ready.strip()[:200])
 
 
 def wal_archiving_works(run: ScenarioRun, archive_dir: Path) -> Check:
@@ -233,19 +244,20 @@ def disk_exhaustion(run: ScenarioRun) -> None:
             run.detect("df -h: the filesystem is full; PostgreSQL log: No space left on device / PANIC",
                        disk_full_seen(fault))
             during = checkout(run, canary)
-            run.recover("free the space (du; remove the largest consumer; old backups); restart PostgreSQL",
-                        lambda: free_space_and_restart(run, disk, files.backups))
-            archiving = wal_archiving_works(run, files.wal_archive)  # before heal repairs the archive
+            run.recover("free the space (du; remove the largest consumer that is not PostgreSQL's; old "
+                        "backups); restart PostgreSQL", lambda: free_space_and_restart(run, disk, files.backups))
+            run.judge_recovery(postgres_up, lambda r: checkout_works(r, product_id=11),
+                               lambda r: wal_archiving_works(r, files.wal_archive))  # before heal repairs it
         if fault.repaired:
             run.notes.append(f"heal removed the archived copies that blocked the WAL archiver: {fault.repaired}")
     run.notes.append("after the recovery pg_wal was moved back to the real disk (a planned PostgreSQL restart, "
                      "in the recovery window); the data checks ran after that")
+    moved_back = wal_back_on_disk(run, disk)
+    if not moved_back.passed:
+        raise FaultError(f"the preparation's undo failed, pg_wal is not back on the real disk: {moved_back.measured}")
     wait_healthy(run)
     run.verify(
         Check("checkout_failed_while_the_disk_was_full", during not in (200, 201, 202), during, "not 2xx"),
-        archiving,
-        lambda r: wal_back_on_disk(r, disk),
-        checkout_works,
     )
 
 
@@ -261,4 +273,6 @@ def test_disk_exhaustion_control_without_recovery(chaos):
                       restore_timeout_s=CONTROL_WAIT_S)
     with expect_scenario_failure() as failure:
         disk_exhaustion(run)
-    assert "restored_within_rto_target" in {c.name for c in failure.value.failed}
+    failed = {c.name for c in failure.value.failed}
+    assert {"restored_within_rto_target", "postgres_accepts_connections_after_recovery",
+            "checkout_works_after_recovery"} <= failed, failed

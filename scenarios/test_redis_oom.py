@@ -10,8 +10,9 @@
              against INFO's count): sessions and carts of the load's shoppers and of canary shoppers, against
              the non-essential data (bulk and cache keys).
     Recover: the runbook's clean-up and limit change, corrected: `--bigkeys` finds what fills memory, and the
-             namespaces of the biggest keys it names that are not essential (not sessions, carts, login
-             lockout counters or streams) are deleted (SCAN MATCH <namespace>* + UNLINK, never FLUSHDB);
+             top-level namespaces of the biggest keys it names that are not essential (not sessions, carts,
+             login lockout counters or streams: here `cache:`) are deleted (SCAN MATCH <namespace>* +
+             UNLINK, never FLUSHDB);
              maxmemory back to the configured limit with CONFIG SET (no restart). Step 5 (EVAL over
              KEYS session:*) is not run: see the notes.
     Verify:  the eviction policy (volatile-ttl) kept every session and cart while non-essential data remained
@@ -115,11 +116,12 @@ def biggest_keys(output: str) -> list[tuple[str, str]]:
 
 
 def non_essential_namespaces(biggest: list[tuple[str, str]]) -> list[str]:
-    """The namespaces (`cache:bulk:` of `cache:bulk:2321`) of the biggest keys that may be deleted: not a
-    session, cart, lockout counter or stream."""
+    """The top-level namespaces (`cache:` of `cache:products:all:20:0`) of the biggest keys that may be
+    deleted: not a session, cart, lockout counter or stream. A namespace, not the key: --bigkeys names one
+    key per type, and what fills memory is the many keys like it."""
     spaces = []
     for kind, key in biggest:
-        space = key.rsplit(":", 1)[0] + ":" if ":" in key else key
+        space = key.split(":", 1)[0] + ":" if ":" in key else key
         if kind == "stream" or key in STREAM_KEYS or space.startswith(ESSENTIAL) or space in spaces:
             continue
         spaces.append(space)

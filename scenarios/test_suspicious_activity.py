@@ -18,17 +18,25 @@
              loopback) and needs root, and at the gateway a denied client gets a defined 403 that the access
              log records, so the block itself is observable; nginx's deny-list is the gateway's own
              firewall. Heal: the deny line is removed and nginx reloaded.
-    Verify:  the attacker is blocked after the response (every request 403, none reaches a service); the
-             legitimate success rate stays at its target during the attack and after the response; no
-             injection succeeded (payload searches answer 0 rows or 422, the products and users tables are
-             intact, no 500); the record names the source; core_platform's log shows the failed logins
-             with the attacker's address.
+    Verify:  after the response, before the fault's own undo: the attacker is blocked (every request 403,
+             none reaches a service), within the containment target, and the legitimate success rate after
+             the block is at its target; then: the legitimate success rate stayed at its target during the
+             attack; no injection succeeded (payload searches answer 0 rows or 422, the products and users
+             tables are intact, no 500); the record names the source; core_platform's log shows the failed
+             logins with the attacker's address.
+
+"Steady" includes "the attack is contained": a health probe (`health:attack_contained`) is red while a
+service answered one of the attacker's requests in the last 1.5 s. So the attack breaks the steady state,
+and the RTO is the time to contain it (the shop's own traffic is judged by its success rate).
 
 Targets (the runbook gives none for 6.1): detection within 30 s of the first attack request (a log-based
 detector polled every 0.25 s; 30 s leaves room for a slower attack to cross the thresholds), the block in
 place within 60 s of it, the shop's own traffic at 95% success during the attack and after the block, the
-service steady again within 60 s (RTO; a well-behaved gateway is expected to stay steady throughout), and
-nothing acknowledged lost.
+attack contained within 60 s (RTO), and nothing acknowledged lost.
+
+Controls: no response at all (the attacker is never blocked), and a responder who edits the deny-list but
+forgets `nginx -s reload`: the deny line is there, the gateway never read it, and the attacker-blocked and
+RTO checks must fail.
 """
 
 from __future__ import annotations
@@ -40,10 +48,11 @@ import pytest
 
 from checks.verdict import Check, at_least, at_most
 from checks.windows import in_window, success_rate
-from fixtures.faults.attack import (LOGIN, SCRAPE, SQLI, AttackTraffic, access_log, block_source, is_injection,
-                                    log_size, parse_line, read_access_log, runbook_grep_matches,
-                                    runbook_ip_counts, scan, suspects, top_talkers)
+from fixtures.faults.attack import (LOGIN, SCRAPE, SQLI, AttackTraffic, access_log, attack_reaching_services,
+                                    block_source, is_injection, log_size, parse_line, read_access_log,
+                                    runbook_grep_matches, runbook_ip_counts, scan, suspects, top_talkers)
 from fixtures.plugin import expect_scenario_failure
+from fixtures.probes import ConditionProbe
 from fixtures.scenario import IN_FLIGHT_GRACE_S, SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, make_canary
 from stack.waits import wait_until
@@ -230,48 +239,53 @@ def failed_logins_logged(run: ScenarioRun, source: str) -> Check:
 
 # -- the scenario -------------------------------------------------------------------------------------------
 
-def suspicious_activity(run: ScenarioRun) -> None:
+def suspicious_activity(run: ScenarioRun, *, reload: bool = True) -> None:
     run.notes += RUNBOOK_NOTES
-    run.steady_state()
-    victims = [make_canary(run, product_id=21 + n).email for n in range(3)]
-    before = fingerprint(run)
-    offset = log_size(access_log(run.stack))  # the responder reads the log from here: no hint of the source
     outside = run.stack.outside_client()  # local: 127.0.0.66; docker: an address on the stack's bridge
     run.registry.push(f"release the client address {outside.source}", lambda: run.stack.release_outside_client(outside))
-    attack = AttackTraffic(run.stack, outside.source, history=run.history, victims=victims,
-                           gateway_url=outside.gateway_url)
+    attack = AttackTraffic(run.stack, outside.source, history=run.history, gateway_url=outside.gateway_url)
+    with ConditionProbe(run.history, "attack_contained", attack_reaching_services(attack)):
+        run.steady_state()
+        attack.victims = [make_canary(run, product_id=21 + n).email for n in range(3)]
+        before = fingerprint(run)
+        offset = log_size(access_log(run.stack))  # the responder reads the log from here: no hint of the source
 
-    def respond() -> None:
-        source = run.measured.get("attack_source")
-        if source is None:  # nothing identified: nothing to block (the checks say so)
-            return
-        run.measured["block_effective_after_reload_s"] = round(block_source(run.stack, source, gateway_url=outside.gateway_url), 3)
-        run.measured["blocked_at_mono"] = time.monotonic()
+        def respond() -> None:
+            source = run.measured.get("attack_source")
+            if source is None:  # nothing identified: nothing to block (the checks say so)
+                return
+            took = block_source(run.stack, source, gateway_url=outside.gateway_url, reload=reload)
+            run.measured["block_effective_after_reload_s"] = None if took is None else round(took, 3)
+            if took is not None:
+                run.measured["blocked_at_mono"] = time.monotonic()
 
-    with run.inject(attack):
-        run.detect("gateway access log: 401/403 rate, SQL-injection patterns, top talkers (per $remote_addr)",
-                   suspicious_source(run, offset))
-        source = run.measured.get("attack_source")
-        run.evidence["attack_source"] = source
-        run.recover(f"deny-list {source} (`deny {source};`) and `nginx -s reload`", respond)
-        observe_attack_after(run, run.measured.get("blocked_at_mono") or run.timeline.recovery_started)
-        attack.stop()
-        run.measured["attack_stopped_mono"] = time.monotonic()
-        volley = volley_from(run, outside.source, outside.gateway_url)
+        with run.inject(attack):
+            run.detect("gateway access log: 401/403 rate, SQL-injection patterns, top talkers (per $remote_addr)",
+                       suspicious_source(run, offset))
+            source = run.measured.get("attack_source")
+            run.evidence["attack_source"] = source
+            run.recover(f"deny-list {source} (`deny {source};`) and `nginx -s reload`", respond)
+            observe_attack_after(run, run.measured.get("blocked_at_mono") or run.timeline.recovery_started)
+            attack.stop()
+            run.measured["attack_stopped_mono"] = time.monotonic()
+            volley = volley_from(run, outside.source, outside.gateway_url)
+            blocked_at = run.measured.get("blocked_at_mono")
+            contained = None if blocked_at is None else round(blocked_at - (run.timeline.injected or blocked_at), 3)
+            run.measured["contained_s"] = contained
+            run.evidence["contained_s"] = contained
+            run.judge_recovery(
+                lambda r: blocked_after_response(r, volley),
+                at_most("contained_within_target_s", contained, CONTAIN_WITHIN_S),
+                lambda r: legit_success(r, "legit_success_after_block", blocked_at,
+                                        time.monotonic() - IN_FLIGHT_GRACE_S),
+            )
     if source is not None:
         runbook_grep_comparison(run, offset, source)
-    blocked_at = run.measured.get("blocked_at_mono")
-    contained = None if blocked_at is None else round(blocked_at - (run.timeline.injected or blocked_at), 3)
-    run.measured["contained_s"] = contained
-    run.evidence["contained_s"] = contained
     run.verify(
         Check("attack_source_identified", source == attack.source, source, attack.source,
               "found in the access log by the detector, which is not told the address"),
-        lambda r: blocked_after_response(r, volley),
-        at_most("contained_within_target_s", contained, CONTAIN_WITHIN_S),
         lambda r: legit_success(r, "legit_success_during_attack", r.timeline.injected,
                                 r.measured.get("attack_stopped_mono")),
-        lambda r: legit_success(r, "legit_success_after_block", blocked_at, time.monotonic() - IN_FLIGHT_GRACE_S),
         no_injection_succeeded,
         no_server_errors,
         lambda r: tables_intact(r, before),
@@ -291,4 +305,16 @@ def test_suspicious_activity_control_without_block(chaos):
                       restore_timeout_s=CONTROL_WAIT_S)
     with expect_scenario_failure() as failure:
         suspicious_activity(run)
-    assert "attacker_blocked_after_response" in {c.name for c in failure.value.failed}
+    failed = {c.name for c in failure.value.failed}
+    assert {"attacker_blocked_after_response", "restored_within_rto_target"} <= failed, failed
+
+
+@pytest.mark.security
+@pytest.mark.control
+def test_suspicious_activity_control_deny_without_reload(chaos):
+    """The mitigation broken: the deny line is written, nginx is never told (no `nginx -s reload`)."""
+    run = chaos.start("6.1", "Suspicious activity detection", SUSPICIOUS_ACTIVITY, control="deny-list not reloaded")
+    with expect_scenario_failure() as failure:
+        suspicious_activity(run, reload=False)
+    failed = {c.name for c in failure.value.failed}
+    assert {"attacker_blocked_after_response", "restored_within_rto_target"} <= failed, failed
