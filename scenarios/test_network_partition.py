@@ -72,7 +72,9 @@ from checks.verdict import Check
 from fixtures.faults.partition import BLACK_HOLE, REFUSED, Partition, crossing_edges, probe_edges, unreachable
 from fixtures.plugin import expect_scenario_failure
 from fixtures.sabotage import deployed
-from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
+from aarya_chaos.errors import NotReady
+from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, SteadyStateNotMet, Targets
+from stack.waits import wait_until
 from load.outcomes import ANSWER_TIMEOUT_S
 from scenarios.common import CONTROL_WAIT_S, Canary, fault_window, make_canary
 from stack.config import StackConfig
@@ -83,6 +85,7 @@ NETWORK_PARTITION = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledge
 # The side of the split away from the stores and from commerce (see the docstring).
 ISOLATED = ("payment", "search_recommendation", "content_services", "event_compactor")
 RECONCILE_DEADLINE_S = 30.0       # every order left pending_payment is settled within this after the heal
+SETTLE_BEFORE_S = 90.0            # an earlier outage's pending orders are settled within this
 HOP_SLACK_S = 1.0                 # gateway and edge hops plus the request's own work
 FAULT_MIN_S = 8.0                 # keep the partition at least this long: the load must live through it
 FAULT_MAX_S = 20.0                # ... and at most this long waiting for the witness
@@ -409,10 +412,25 @@ def store_consistency(run: ScenarioRun) -> list[Check]:
 
 # -- the scenario -------------------------------------------------------------------------------------------
 
+def no_payment_backlog(run: ScenarioRun) -> None:
+    """Precondition: commerce has settled every pending order (an earlier outage's, say) before this one
+    cuts it off from payment, so the reconciliation judged after the heal is this partition's alone."""
+    def settled() -> bool:
+        return int(run.stack.sql("SELECT count(*) FROM orders WHERE status = 'pending_payment' "
+                                 "AND created_at < now() - interval '5 seconds'")[0][0]) == 0
+
+    try:
+        wait_until("commerce", "no order pending payment for over 5 s", settled, timeout_s=SETTLE_BEFORE_S,
+                   interval_s=0.5)
+    except NotReady as exc:
+        raise SteadyStateNotMet(f"refusing to partition a stack with payments still to reconcile: {exc}") from exc
+
+
 def network_partition(run: ScenarioRun, mode: str) -> None:
     budgets = Budgets.reference()
     run.measured["budgets_s"] = {"request": budgets.request_s, "checkout": budgets.checkout_s}
     run.notes += RUNBOOK_NOTES
+    no_payment_backlog(run)
     run.steady_state()
     canary = make_canary(run, product_id=11)
     partition = Partition(run.stack, crossing_edges(run.stack.config, ISOLATED), mode=mode)

@@ -313,7 +313,8 @@ def test_suspicious_activity_control_without_block(chaos):
 @pytest.mark.control
 def test_suspicious_activity_control_deny_without_reload(chaos):
     """The mitigation broken: the deny line is written, nginx is never told (no `nginx -s reload`)."""
-    run = chaos.start("6.1", "Suspicious activity detection", SUSPICIOUS_ACTIVITY, control="deny-list not reloaded")
+    run = chaos.start("6.1", "Suspicious activity detection", SUSPICIOUS_ACTIVITY, control="deny-list not reloaded",
+                      restore_timeout_s=CONTROL_WAIT_S)
     with expect_scenario_failure() as failure:
         suspicious_activity(run, reload=False)
     failed = {c.name for c in failure.value.failed}

@@ -270,7 +270,8 @@ class LocalDriver(StackContext):
         self._record(name, "resumed")
 
     def logs(self, name: str, lines: int = 100) -> str:
-        return tail(self.component(name).process.log_path, lines)
+        # as many bytes as the lines asked for may take (JSON log lines run to a few hundred bytes)
+        return tail(self.component(name).process.log_path, lines, max_bytes=max(64_000, lines * 600))
 
     def endpoints(self) -> Mapping[str, str]:
         return {name: c.endpoint for name, c in self.components.items()}
