@@ -5,11 +5,15 @@ setup:
 	./scripts/bootstrap
 
 # Self-tests (unit tests of the engine, integration tests against the real stack on loopback) and every
-# runbook scenario with its negative control, which must fail its checks; then every scenario again on the
-# docker driver (its report in reports/docker/). Without a Docker engine that can start, the docker
-# scenarios skip with the reason printed, and do not fail.
+# runbook scenario with its negative control, which must fail its checks; then the bite mutants that stand
+# for the controls a configuration cannot express (a code change: a doubled charge, a made-up order, SQL
+# built by string formatting, a refused checkout that happened), which must be killed; then every
+# scenario again on the docker driver (its report in reports/docker/). Without a Docker engine that can
+# start, the docker scenarios skip with the reason printed, and do not fail.
+BITE_IN_TEST = payment-key-per-attempt checkout-ignores-idempotency-key search-sql-string-formatting payment-outage-answered-400
 test: setup
 	.venv/bin/python -m pytest tests scenarios --junitxml=reports/junit-test.xml
+	.venv/bin/aarya-chaos bite --only $(BITE_IN_TEST) --reports-dir reports/bite/in-test
 	.venv/bin/python -m pytest scenarios --stack docker --reports-dir reports/docker --junitxml=reports/junit-test-docker.xml
 
 # The chaos suite: the runbook scenarios against the real stack; the report goes to reports/latest/.
