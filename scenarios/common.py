@@ -14,7 +14,7 @@ from checks.windows import Window, in_window
 from fixtures.scenario import ScenarioRun
 from stack.shoppers import Shopper, register_shopper
 
-CONTROL_WAIT_S = 20.0  # a control skips the recovery: nothing comes back, so waiting longer proves nothing more
+CONTROL_WAIT_S = 15.0  # a control skips the recovery: nothing comes back, so waiting longer proves nothing more
 
 
 @dataclass(frozen=True)

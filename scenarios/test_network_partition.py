@@ -308,7 +308,7 @@ def every_edge_answers(run: ScenarioRun) -> Check:
     edges = service_edges(run)
     return run.expect("every_edge_answers_after_recovery",
                       lambda: not unreachable(probe_edges(run.stack.config, edges)) and len(edges),
-                      timeout_s=30, interval_s=0.25, target=f"all {len(edges)} edges")
+                      timeout_s=10, interval_s=0.25, target=f"all {len(edges)} edges")
 
 
 # -- verification ------------------------------------------------------------------------------------------
@@ -360,14 +360,15 @@ def pending_orders(run: ScenarioRun) -> list[str]:
         (run.started_at,))]
 
 
-def reconciled_after_heal(run: ScenarioRun, pending: list[str], healed_mono: float) -> Check:
-    """Every order the partition left in pending_payment is settled (paid) within the deadline of the heal."""
+def reconciled_after_heal(run: ScenarioRun, pending: list[str], healed_mono: float, links_up: bool = True) -> Check:
+    """Every order the partition left in pending_payment is settled (paid) within the deadline of the heal
+    (not waited for while the links are still cut: nothing can settle them then)."""
     def unsettled() -> list[str]:
         return [row[0] for row in run.stack.sql(
             "SELECT id::text FROM orders WHERE id::text = ANY(%s) AND status <> 'paid'", (pending,))]
 
     remaining = unsettled()
-    while remaining and time.monotonic() - healed_mono < RECONCILE_DEADLINE_S:
+    while remaining and links_up and time.monotonic() - healed_mono < RECONCILE_DEADLINE_S:
         time.sleep(0.5)
         remaining = unsettled()
     settled_s = round(time.monotonic() - healed_mono, 1)
@@ -450,7 +451,8 @@ def network_partition(run: ScenarioRun, mode: str) -> None:
         run.recover("recreate the network (re-enable the proxies / remove the toxics)", recreate_network,
                     removes_fault=True)
         healed.append(time.monotonic())  # a control's links are still cut: reconciliation is judged from here
-        run.judge_recovery(every_edge_answers, lambda r: reconciled_after_heal(r, pending, healed[0]))
+        edges = every_edge_answers(run)
+        run.judge_recovery(edges, lambda r: reconciled_after_heal(r, pending, healed[0], links_up=edges.passed))
         run.judge_recovery(*store_consistency(run))  # once the reconciler had its chance
     if run.timeline.restored is not None and run.control is None:
         run.notes.append(f"services ready again {run.timeline.restored - healed[0]:.1f} s after the heal")
