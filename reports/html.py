@@ -3,9 +3,10 @@
     write_html_report(Path("reports/latest/summary.json"), Path("reports/latest/report.html"))
 
 It holds the gate's verdict on the run, a table of every scenario (targets against measured MTTD, RTO, RPO,
-lost writes and failed requests), the trends across earlier runs, and per scenario its timeline plot
-(success rate, p95 latency and health probes, with the fault, detection and recovery windows shaded), its
-impact, timeline, checks, windows, evidence and notes.
+lost writes and failed requests), the trends across earlier runs, the claims table (reports/claims.py: each
+check, whether its controls bit in this run and whether its bite mutants were killed), and per scenario its
+timeline plot (success rate, p95 latency and health probes, with the fault, detection and recovery windows
+shaded), its impact, timeline, checks, windows, evidence and notes.
 
 Trends. Earlier runs are found in two places under the reports directory (the parent of `latest/`):
 `runs/<time>/summary.json`, where the plugin archives each previous run, and `history/trend.jsonl`, one
@@ -23,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from reports.claims import bite_path, html_section, load_bite
 from reports.gate import GateInputError, judge, load_summary
 from reports.incident import assess_impact, incident_filename, reason_line, severity
 from reports.plots import (ScenarioHistory, data_uri, fmt_s, history_dir, parse_iso, timeline_png, trend_png)
@@ -384,7 +386,7 @@ def _scenario(n: int, record: Mapping[str, Any], history: ScenarioHistory | None
 
 
 def render_html(summary: Mapping[str, Any], summary_path: Path, *, history_root: Path | None = None,
-                trend: Sequence[Mapping[str, Any]] = ()) -> str:
+                trend: Sequence[Mapping[str, Any]] = (), bite: Mapping[str, Any] | None = None) -> str:
     run = summary.get("run") or {}
     records = list(summary.get("scenarios") or [])
     counts: dict[str, int] = {}
@@ -407,6 +409,7 @@ def render_html(summary: Mapping[str, Any], summary_path: Path, *, history_root:
         _banner(summary),
         "<h2>Scenarios</h2>", _overview(records),
         "<h2>Trends across runs</h2>", _trends(trend),
+        "<h2>Claims and what shows them failing</h2>", html_section(summary, bite),
         *sections,
         f'<p class="muted">Generated {esc(generated)} on {esc(platform.node())} from <code>{esc(summary_path)}</code> '
         "by reports/html.py. Times are UTC. MTTD: injection to detection by the runbook signal; RTO: injection to the "
@@ -416,19 +419,22 @@ def render_html(summary: Mapping[str, Any], summary_path: Path, *, history_root:
 
 
 def write_html_report(summary_path: Path, out: Path, history_root: Path | None = None, *,
-                      runs_dir: Path | None = None, trend_path: Path | None = None) -> Path:
+                      runs_dir: Path | None = None, trend_path: Path | None = None,
+                      bite_json: Path | None = None) -> Path:
     """Render the summary at `summary_path` into the self-contained HTML file `out`; return `out`.
 
     `history_root` is a directory of scenario directories (`<test>/history/*.jsonl`); by default each
     record's history is looked up next to the summary, then at its recorded `artifacts` path. Trends read
     `runs_dir` (default `<reports>/runs`) and `trend_path` (default `<reports>/history/trend.jsonl`), where
-    `<reports>` is the parent of the summary's directory. Raises GateInputError if the summary is missing
-    or unreadable; the file is replaced atomically.
+    `<reports>` is the parent of the summary's directory. The claims section reads the mutants' results from
+    `bite_json` (default `<reports>/bite/bite.json`, else reports/bite/bite.json; none: not shown). Raises
+    GateInputError if the summary is missing or unreadable; the file is replaced atomically.
     """
     summary_path = Path(summary_path)
     summary = load_summary(summary_path)
     trend = collect_trend(summary_path, runs_dir=runs_dir, trend_path=trend_path, summary=summary)
-    text = render_html(summary, summary_path, history_root=history_root, trend=trend)
+    bite = load_bite(bite_json or bite_path(summary_path))
+    text = render_html(summary, summary_path, history_root=history_root, trend=trend, bite=bite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -307,4 +307,4 @@ def test_database_rollback_control_dump_without_wal(chaos):
         database_rollback(run, point_in_time=False)
     failed = {c.name for c in failure.value.failed}
     assert {"orders_acknowledged_before_the_damage_are_back", "orders_after_the_backup_replayed",
-            "no_lost_acknowledged_orders", "rpo_within_target"} <= failed, failed
+            "deleted_orders_are_back", "no_lost_acknowledged_orders", "rpo_within_target"} <= failed, failed

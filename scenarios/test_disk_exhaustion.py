@@ -275,4 +275,4 @@ def test_disk_exhaustion_control_without_recovery(chaos):
         disk_exhaustion(run)
     failed = {c.name for c in failure.value.failed}
     assert {"restored_within_rto_target", "postgres_accepts_connections_after_recovery",
-            "checkout_works_after_recovery"} <= failed, failed
+            "checkout_works_after_recovery", "wal_archiving_works_after_recovery"} <= failed, failed

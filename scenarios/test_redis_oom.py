@@ -99,8 +99,8 @@ def no_stream_evicted(loss: EvictionLoss) -> Check:
 def no_shopper_logged_out(run: ScenarioRun) -> Check:
     """No load request answered 401 from the injection on (a lost session shows at the shopper's next call)."""
     ops = run.ops()
-    logged_out = [op for op in in_window(ops, run.timeline.injected or 0.0, max(op.start for op in ops) + 1)
-                  if op.status == 401]
+    end = max((op.start for op in ops), default=0.0) + 1
+    logged_out = [op for op in in_window(ops, run.timeline.injected or 0.0, end) if op.status == 401]
     return Check("no_shopper_logged_out", not logged_out, len(logged_out), 0,
                  ", ".join(f"{op.f} {op.process}" for op in logged_out[:5]))
 

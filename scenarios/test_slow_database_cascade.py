@@ -40,7 +40,7 @@ Targets (the runbook gives none for 7.1):
     is a hang to them (and a bound at or above it could not see one). A blocked checkout needs
     statement_timeout (3 s) + ~10 round trips through the toxic (1 s) + its wait for a pool connection,
     which other blocked checkouts hold: the services' own timeouts allow up to 2 + 3 + 1 = 6 s, so this
-    holds only while the queue stays short (a fault left for 20 s, as in the control, does reach 5 s).
+    holds only while the queue stays short (a fault left for 15 s, as in the control, can reach 5 s).
   - statements waiting on the lock: at most one per checkout request the clients sent (a bound the pool does
     not enforce: a service that retried its statements would queue several per request).
   - latency 100 ms: at 200 ms every blocked checkout answers its 503 after 5.0-5.2 s (3 s of lock wait and

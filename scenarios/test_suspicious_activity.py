@@ -306,7 +306,8 @@ def test_suspicious_activity_control_without_block(chaos):
     with expect_scenario_failure() as failure:
         suspicious_activity(run)
     failed = {c.name for c in failure.value.failed}
-    assert {"attacker_blocked_after_response", "restored_within_rto_target"} <= failed, failed
+    assert {"attacker_blocked_after_response", "restored_within_rto_target", "contained_within_target_s",
+            "legit_success_after_block"} <= failed, failed
 
 
 @pytest.mark.security
@@ -318,4 +319,5 @@ def test_suspicious_activity_control_deny_without_reload(chaos):
     with expect_scenario_failure() as failure:
         suspicious_activity(run, reload=False)
     failed = {c.name for c in failure.value.failed}
-    assert {"attacker_blocked_after_response", "restored_within_rto_target"} <= failed, failed
+    assert {"attacker_blocked_after_response", "restored_within_rto_target", "contained_within_target_s",
+            "legit_success_after_block"} <= failed, failed

@@ -132,7 +132,7 @@ _DATABASE: tuple[Mutant, ...] = (
         "recover-without-wal", "recover no longer writes recovery.signal",
         "The recovery.signal step is dropped as a leftover of PostgreSQL 11's recovery.conf: the server starts "
         "from the base backup alone (crash recovery), restore_command is never used, no archived WAL replayed.",
-        "script", (DB_ROLLBACK,), ("orders_after_the_backup_replayed",),
+        "script", (DB_ROLLBACK,), ("orders_after_the_backup_replayed", "orders_acknowledged_before_the_damage_are_back"),
         edits=(Edit(RECOVER, '    (env.pgdata / "recovery.signal").touch()\n', ""),)),
 )
 
@@ -159,7 +159,7 @@ _CACHE: tuple[Mutant, ...] = (
         "short-lockout-window", "the login lockout window back to 5 minutes",
         "LOGIN_FAILURE_WINDOW_S lowered to 300, the usual five minutes: the counter expires as soon as the "
         "longest cache entry, and under volatile-ttl eviction takes it first, resetting the lockout.",
-        "setting", (REDIS_OOM,), ("login_lockout_counters_kept",),
+        "setting", (REDIS_OOM,), ("login_lockout_counters_kept", "no_login_lockout_counter_evicted"),
         settings={"core_platform": {"LOGIN_FAILURE_WINDOW_S": "300"}}),
     Mutant(
         "redis-aof-off", "Redis without its AOF",
@@ -194,7 +194,8 @@ _SERVICES: tuple[Mutant, ...] = (
         "payment-outage-answered-400", "checkout answers 400 when payment is unreachable",
         "'Do not take orders we cannot charge': checkout answers 400 when payment is down, after the order "
         "was committed; the shopper, told it did not happen, checks out again: two orders for one cart.",
-        "code", (PARTITION_REFUSED,), ("no_refused_write_happened", "no_duplicate_orders_for_one_intent"),
+        "code", (PARTITION_REFUSED,), ("no_refused_write_happened", "no_duplicate_orders_for_one_intent",
+                                       "checkout_took_orders_as_pending_payment"),
         edits=(Edit(CHECKOUT, "    outcome = pay_order(d, order)\n    _clear_cart(d, user.user_id",
                     "    outcome = pay_order(d, order)\n    if not outcome.payment_reachable:\n"
                     "        raise BadRequest(\"payment is unavailable, please try again\")\n"
