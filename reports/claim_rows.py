@@ -115,7 +115,7 @@ CLAIMS: tuple[Claim, ...] = (
           "shoppers.", unit_tests=_units("test_scenario_checks_database", "test_exhaustion_bit_the_load_fails")),
     Claim("no_request_hung_during_the_fault", ANSWER_TIMES, "During the fault every load request completed within "
           "its bound (a checkout within its own): fast answers, never a hang.", controls=(POOL_WAITS, BLOCKER_STAYS),
-          mutants=("commerce-pool-waits-30s", "commerce-no-statement-timeout", "checkout-retries-on-timeout"),
+          mutants=("commerce-pool-waits-30s", "commerce-no-lock-timeout", "checkout-retries-on-timeout"),
           unit_tests=_units("test_scenario_checks", "test_no_request_hung_during_the_fault_fails",
                             "test_no_request_hung_during_the_fault_fails_past_its_checkout_bound")),
     Claim("failures_were_defined_answers", ANSWER_TIMES, "Every load request that failed during the fault got a "
@@ -182,7 +182,7 @@ CLAIMS: tuple[Claim, ...] = (
           "the fault bit."),
     # -- 5.2 -----------------------------------------------------------------------------------------------------
     Claim("no_search_hung", ("5.2",), "Every witness search during the partition answered within the services' own "
-          "timeout budget.", controls=(NO_CLIENT_DEADLINE,), mutants=("search-redis-timeout-10s",),
+          "timeout budget.", controls=(NO_CLIENT_DEADLINE,), mutants=("search-statement-timeout-60s",),
           unit_tests=_units("test_scenario_checks_network", "test_no_search_hung_fails")),
     Claim("no_checkout_hung", ("5.2",), "Every witness checkout answered within its budget (payment's timeouts and "
           "retries).", mutants=("commerce-payment-timeout-30s",),
@@ -191,7 +191,8 @@ CLAIMS: tuple[Claim, ...] = (
           "during the partition.",
           unit_tests=_units("test_scenario_checks_network", "test_no_load_request_hung_fails")),
     Claim("no_readiness_probe_hung", ("5.2",), "Every readiness call of an isolated service answered within the "
-          "budget.", unit_tests=_units("test_scenario_checks_network", "test_no_readiness_probe_hung_fails")),
+          "budget.", mutants=("search-redis-timeout-10s",),
+          unit_tests=_units("test_scenario_checks_network", "test_no_readiness_probe_hung_fails")),
     Claim("witness_saw_the_fault", ("5.2",), "The witness completed at least two of each of its requests during "
           "the partition.", unit_tests=_units("test_scenario_checks_network", "test_witness_saw_the_fault_fails")),
     Claim("checkout_took_orders_as_pending_payment", ("5.2",), "While payment was cut off every witness checkout "

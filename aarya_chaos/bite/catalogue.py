@@ -112,13 +112,11 @@ _DATABASE: tuple[Mutant, ...] = (
         "setting", (POOL_EXHAUSTION,), ("no_request_hung_during_the_fault",),
         settings={"commerce": {"DB_POOL_TIMEOUT_S": "30"}}),
     Mutant(
-        "commerce-no-statement-timeout", "commerce's statement_timeout raised to 60 s",
-        # Not 0: PostgreSQL reads 0 as no limit, but the client deadline (db.request_deadline_s, statement_timeout
-        # + 1 s) would become 1 s, which fails faster, not slower.
-        "DB_STATEMENT_TIMEOUT_MS raised to 60000 for a slow report query; the client deadline follows it "
-        "(statement_timeout + 1 s), so a request blocked on a lock waits a minute.",
+        "commerce-no-lock-timeout", "commerce's lock_timeout off",
+        "DB_LOCK_TIMEOUT_MS set to 0 (PostgreSQL's default) because a migration kept failing on it: a "
+        "statement blocked on a row lock waits out the whole statement_timeout, holding its pooled connection.",
         "setting", (SLOW_DB,), ("no_request_hung_during_the_fault",),
-        settings={"commerce": {"DB_STATEMENT_TIMEOUT_MS": "60000"}}),
+        settings={"commerce": {"DB_LOCK_TIMEOUT_MS": "0"}}),
     Mutant(
         "recover-replays-to-the-end", "recover ignores --target-time",
         "A refactor of the recovery settings keeps recovery_target_action but drops recovery_target_time: "
@@ -224,9 +222,17 @@ _SERVICES: tuple[Mutant, ...] = (
         "setting", (PARTITION_BLACK_HOLE,), ("no_checkout_hung",),
         settings={"commerce": {"HTTP_TIMEOUT_S": "30"}}),
     Mutant(
+        "search-statement-timeout-60s", "search's statement_timeout raised to 60 s",
+        # Not 0: PostgreSQL reads 0 as no limit, but the client deadline (db.request_deadline_s, statement_timeout
+        # + 1 s) would become 1 s, which fails faster, not slower.
+        "DB_STATEMENT_TIMEOUT_MS raised to 60000 on search_recommendation for a slow report query; the client "
+        "deadline follows it (statement_timeout + 1 s), so a search on a black-holed link waits a minute.",
+        "setting", (PARTITION_BLACK_HOLE,), ("no_search_hung",),
+        settings={"search_recommendation": {"DB_STATEMENT_TIMEOUT_MS": "60000"}}),
+    Mutant(
         "search-redis-timeout-10s", "search waits 10 s for Redis",
         "REDIS_SOCKET_TIMEOUT_S raised to 10 on search_recommendation after timeouts in a Redis failover.",
-        "setting", (PARTITION_BLACK_HOLE,), ("no_search_hung",),
+        "setting", (PARTITION_BLACK_HOLE,), ("no_readiness_probe_hung",),
         settings={"search_recommendation": {"REDIS_SOCKET_TIMEOUT_S": "10"}}),
     Mutant(
         "reconciler-off", "commerce's reconciler no longer retries pending payments",

@@ -8,7 +8,7 @@ from scenarios.test_pool_exhaustion import exhaustion_bit, services_not_restarte
 from scenarios.test_slow_database_cascade import (lock_bit_checkout, statements_not_multiplied,
                                                   unlocked_endpoints_stayed_up)
 from tests.unit.test_checks_history import call, calls, every
-from tests.unit.test_scenario_checks import FakeRun, FakeStack, answer
+from tests.unit.test_scenario_checks import FakeRun, FakeStack, answer, timeline
 
 # -- 1.2 ---------------------------------------------------------------------------------------------------------
 
@@ -60,6 +60,9 @@ def test_lock_waits_at_most_one_per_checkout_sent_fails() -> None:
     """Retries inside the request: three statements queued on the lock for each checkout sent."""
     sent = FakeRun([calls("checkout", [11.0, 14.0]), calls("health:checkout", [16.0]), call("checkout", 40.0)])
     assert statements_not_multiplied(sent, sampler(3)).passed
+    assert not statements_not_multiplied(FakeRun(calls("checkout", [11.0])), sampler(3)).passed
+    outside = FakeRun(calls("checkout", [13.0]), timeline=timeline(landed=12.5))  # waits before the landing:
+    assert statements_not_multiplied(outside, sampler(3)).passed  # not this lock's
     multiplied = statements_not_multiplied(sent, sampler(9))
     assert not multiplied.passed and (multiplied.measured, multiplied.target) == (9, "<= 3 (checkouts sent)")
     assert sent.measured["commerce_pool_requests_waiting_max"]["value"] == 2  # shown beside, not judged

@@ -107,7 +107,8 @@ class Database:
             check=self._check_connection if settings.db_client_deadline else ConnectionPool.check_connection,
             kwargs={
                 "connect_timeout": settings.db_connect_timeout_s,
-                "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                "options": f"-c statement_timeout={settings.db_statement_timeout_ms} "
+                           f"-c lock_timeout={settings.db_lock_timeout_ms}",
                 "application_name": settings.service_name,
                 "row_factory": dict_row,
             },
