@@ -27,6 +27,7 @@ from typing import Any
 from reports.claims import bite_path, html_section, load_bite
 from reports.gate import GateInputError, judge, load_summary
 from reports.incident import assess_impact, incident_filename, reason_line, severity
+from reports.ledger_view import ledger_block
 from reports.plots import (ScenarioHistory, data_uri, fmt_s, history_dir, parse_iso, timeline_png, trend_png)
 
 TREND_FIELDS = ("run", "test", "id", "name", "control", "verdict", "mttd_s", "rto_s", "rpo_s")
@@ -301,9 +302,9 @@ def _checks_table(record: Mapping[str, Any]) -> str:
         mark = '<span class="ok">✓ passed</span>' if c.get("passed") else '<span class="bad">✗ failed</span>'
         rows.append(f"<tr><td><code>{esc(c.get('name'))}</code></td><td>{mark}</td>"
                     f"<td>{esc(_json(c.get('measured')))}</td><td>{esc(_json(c.get('target')))}</td>"
-                    f"<td>{esc(c.get('detail') or '')}</td></tr>")
-    return ("<table><tr><th>check</th><th>result</th><th>measured</th><th>target</th><th>detail</th></tr>"
-            f"{''.join(rows)}</table>")
+                    f"<td>{esc(c.get('detail') or '')}</td><td class=\"muted\">{esc(c.get('judged') or '')}</td></tr>")
+    return ("<table><tr><th>check</th><th>result</th><th>measured</th><th>target</th><th>detail</th>"
+            f"<th>judged</th></tr>{''.join(rows)}</table>")
 
 
 def _windows_table(record: Mapping[str, Any]) -> str:
@@ -368,6 +369,12 @@ def _scenario(n: int, record: Mapping[str, Any], history: ScenarioHistory | None
     parts.append('<div class="grid"><div><h3>Timeline</h3>' + _timeline_table(record) + "</div>"
                  "<div><h3>Impact</h3>" + _impact_block(record, history) + "</div></div>")
     parts.append("<h3>Checks</h3>" + _checks_table(record))
+    recovery = record.get("recovery")
+    if recovery:
+        parts.append(f'<p class="muted">recovery: {esc(recovery)}</p>')
+    for check, why in (record.get("opt_outs") or {}).items():
+        parts.append(f'<p class="muted">standard check <code>{esc(check)}</code> not judged: {esc(why)}</p>')
+    parts.append("<h3>Write ledger</h3>" + ledger_block(record))
     detection = record.get("detection") or {}
     parts.append('<div class="grid"><div><h3>Evidence (the fault landed)</h3>' + _kv_table(record.get("evidence") or {})
                  + "</div><div><h3>Detection</h3>" + _kv_table(detection) + "</div></div>")
