@@ -179,7 +179,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("wal_archiving_works_after_recovery", ("5.1",), "After the recovery the next WAL segment reaches the "
           "archive.", controls=(DISK_NOT_RECOVERED,)),
     Claim("checkout_failed_while_the_disk_was_full", ("5.1",), "A checkout while the disk was full did not succeed: "
-          "the fault bit."),
+          "the fault bit.",
+          unit_tests=_units("test_scenario_checks_stores", "test_checkout_failed_while_the_disk_was_full_fails")),
     # -- 5.2 -----------------------------------------------------------------------------------------------------
     Claim("no_search_hung", ("5.2",), "Every witness search during the partition answered within the services' own "
           "timeout budget.", controls=(NO_CLIENT_DEADLINE,), mutants=("search-statement-timeout-60s",),
@@ -203,7 +204,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("every_edge_answers_after_recovery", ("5.2",), "After the heal every dependency edge answers a protocol "
           "round trip.", controls=(PARTITION_NOT_HEALED,)),
     Claim("no_payment_without_its_order", ("5.2",), "No payment of the scenario lacks its order."),
-    Claim("no_paid_order_without_its_payment", ("5.2",), "No order marked paid lacks a payment of its amount."),
+    Claim("no_paid_order_without_its_payment", ("5.2",), "No order marked paid lacks a payment of its amount.",
+          mutants=("payment-rounds-amount",)),
     Claim("no_acknowledged_paid_order_missing", ("5.2",), "Every order acknowledged as paid is still paid."),
     # -- 6.1 -----------------------------------------------------------------------------------------------------
     Claim("attack_source_identified", ("6.1",), "The detector, not told the address, found the attacking address in "
@@ -241,7 +243,8 @@ CLAIMS: tuple[Claim, ...] = (
           unit_tests=_units("test_scenario_checks_database", "test_lock_waits_at_most_one_per_checkout_sent_fails")),
     Claim("no_blocker_left_after_recovery", ("7.1",), "After the recovery no blocker backend remains.",
           controls=(BLOCKER_STAYS,)),
-    Claim("commerce_not_restarted", ("7.1",), "The recovery did not restart commerce (pid unchanged)."),
+    Claim("commerce_not_restarted", ("7.1",), "The recovery did not restart commerce (pid unchanged).",
+          unit_tests=_units("test_scenario_checks_database", "test_commerce_not_restarted_fails")),
     # -- 8.1 -----------------------------------------------------------------------------------------------------
     Claim("release_rolled_back", ("8.1",), "After the recovery commerce runs the previous release, by the driver and "
           "by its own /health.", controls=(NOT_ROLLED_BACK,),

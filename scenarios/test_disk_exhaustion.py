@@ -175,6 +175,11 @@ def wal_back_on_disk(run: ScenarioRun, disk: WalOnSmallDisk) -> Check:
         {"pg_wal_mounted": False, "tmpfs_mounts": 0, "pg_isready": 0}, ready.strip())
 
 
+def checkout_failed_while_full(status: int | str) -> Check:
+    """The fault bit the shop: a checkout while the disk was full did not succeed."""
+    return Check("checkout_failed_while_the_disk_was_full", status not in (200, 201, 202), status, "not 2xx")
+
+
 def postgres_up(run: ScenarioRun) -> Check:
     code, ready = run.stack.pg_isready()
     return Check("postgres_accepts_connections_after_recovery", code == 0, code, 0, ready.strip()[:200])
@@ -257,7 +262,7 @@ def disk_exhaustion(run: ScenarioRun) -> None:
         raise FaultError(f"the preparation's undo failed, pg_wal is not back on the real disk: {moved_back.measured}")
     wait_healthy(run)
     run.verify(
-        Check("checkout_failed_while_the_disk_was_full", during not in (200, 201, 202), during, "not 2xx"),
+        checkout_failed_while_full(during),
     )
 
 

@@ -93,6 +93,7 @@ SLOW_DB = "scenarios/test_slow_database_cascade.py::test_slow_database_cascade" 
 DB_ROLLBACK = "scenarios/test_database_rollback.py::test_database_rollback"                    # 8.2
 
 PAYMENTS = "stack/services/commerce/payments.py"
+PAYMENT = "stack/services/payment/routes.py"
 CHECKOUT = "stack/services/commerce/checkout.py"
 ORDERS = "stack/services/commerce/orders.py"
 EVENTS = "stack/services/commerce/events.py"
@@ -213,6 +214,13 @@ _SERVICES: tuple[Mutant, ...] = (
                     "                if attempt == 2:\n"
                     "                    raise\n"
                     "    except psycopg.errors.UniqueViolation:"),)),
+    Mutant(
+        "payment-rounds-amount", "payment records the amount rounded to whole rupees",
+        "The charge's amount rounded to whole rupees (amount_cents to the nearest hundred) 'to match the card "
+        "network': the payment no longer matches its order's total.",
+        "code", (PARTITION_REFUSED,), ("no_paid_order_without_its_payment",),
+        edits=(Edit(PAYMENT, "            (body.order_id, body.idempotency_key, body.amount_cents),\n",
+                    "            (body.order_id, body.idempotency_key, round(body.amount_cents, -2)),\n"),)),
     # 5.2's answer-time budgets come from the reference configuration, not the run's: a mutant that raises a
     # timeout does not raise its own bound.
     Mutant(

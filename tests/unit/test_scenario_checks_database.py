@@ -67,3 +67,12 @@ def test_lock_waits_at_most_one_per_checkout_sent_fails() -> None:
     assert not multiplied.passed and (multiplied.measured, multiplied.target) == (9, "<= 3 (checkouts sent)")
     assert sent.measured["commerce_pool_requests_waiting_max"]["value"] == 2  # shown beside, not judged
     assert not statements_not_multiplied(FakeRun(call("browse", 12.0)), sampler(0)).passed  # no checkout sent
+
+
+def test_commerce_not_restarted_fails() -> None:
+    """A cascade "contained" by restarting commerce (the runbook's steps 3-5) rather than by its timeouts."""
+    from scenarios.test_slow_database_cascade import commerce_not_restarted
+
+    assert commerce_not_restarted(FakeRun(stack=FakeStack({"commerce": 101})), 101).passed
+    assert not commerce_not_restarted(FakeRun(stack=FakeStack({"commerce": 202})), 101).passed
+    assert not commerce_not_restarted(FakeRun(stack=FakeStack({"commerce": None})), 101).passed

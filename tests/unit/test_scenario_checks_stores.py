@@ -88,3 +88,11 @@ def test_orders_during_the_fault_are_those_acknowledged_between_injection_and_re
     run = FakeRun([checkout(5.0, "k1", order="o1"), checkout(12.0, "k2", order="o2"),
                    checkout(15.0, "k3", "fail"), checkout(19.95, "k4", order="o4"), checkout(22.0, "k5", order="o5")])
     assert orders_during_the_fault(run) == ["o2"]  # o4 was answered after the recovery started
+
+
+def test_checkout_failed_while_the_disk_was_full_fails() -> None:
+    """A "full" disk the shop did not notice: the fill missed the filesystem PostgreSQL writes to."""
+    from scenarios.test_disk_exhaustion import checkout_failed_while_full
+
+    assert checkout_failed_while_full(503).passed and checkout_failed_while_full("ReadTimeout").passed
+    assert not checkout_failed_while_full(201).passed
