@@ -183,7 +183,7 @@ CLAIMS: tuple[Claim, ...] = (
           unit_tests=_units("test_scenario_checks_stores", "test_checkout_failed_while_the_disk_was_full_fails")),
     # -- 5.2 -----------------------------------------------------------------------------------------------------
     Claim("no_search_hung", ("5.2",), "Every witness search during the partition answered within the services' own "
-          "timeout budget.", controls=(NO_CLIENT_DEADLINE,), mutants=("search-statement-timeout-60s",),
+          "timeout budget.", controls=(NO_CLIENT_DEADLINE,),
           unit_tests=_units("test_scenario_checks_network", "test_no_search_hung_fails")),
     Claim("no_checkout_hung", ("5.2",), "Every witness checkout answered within its budget (payment's timeouts and "
           "retries).", mutants=("commerce-payment-timeout-30s",),
@@ -239,7 +239,7 @@ CLAIMS: tuple[Claim, ...] = (
           "success rate during the fault.",
           unit_tests=_units("test_scenario_checks_database", "test_unlocked_endpoints_stayed_up_fails")),
     Claim("lock_waits_at_most_one_per_checkout_sent", ("7.1",), "The statements seen waiting on the lock number at "
-          "most the checkouts sent: retries did not multiply the queue.", mutants=("checkout-retries-on-timeout",),
+          "most the checkouts sent: retries did not multiply the queue.",
           unit_tests=_units("test_scenario_checks_database", "test_lock_waits_at_most_one_per_checkout_sent_fails")),
     Claim("no_blocker_left_after_recovery", ("7.1",), "After the recovery no blocker backend remains.",
           controls=(BLOCKER_STAYS,)),

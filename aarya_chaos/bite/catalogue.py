@@ -203,7 +203,7 @@ _SERVICES: tuple[Mutant, ...] = (
         "checkout-retries-on-timeout", "checkout retries its order insert on a timeout",
         "A 'transient' statement timeout retried three times inside the request: each retry queues another "
         "statement on the lock that caused it, and the request waits three statement timeouts.",
-        "code", (SLOW_DB,), ("lock_waits_at_most_one_per_checkout_sent", "no_request_hung_during_the_fault"),
+        "code", (SLOW_DB,), ("no_request_hung_during_the_fault",),
         edits=(Edit(CHECKOUT, "    try:\n        order, placed_id = create_order(db, user.user_id, key, cart.items)\n"
                               "    except psycopg.errors.UniqueViolation:",
                     "    try:\n        for attempt in range(3):  # a timeout is transient: try again\n"
@@ -229,14 +229,6 @@ _SERVICES: tuple[Mutant, ...] = (
         "holds every checkout for 3 x 30 s.",
         "setting", (PARTITION_BLACK_HOLE,), ("no_checkout_hung",),
         settings={"commerce": {"HTTP_TIMEOUT_S": "30"}}),
-    Mutant(
-        "search-statement-timeout-60s", "search's statement_timeout raised to 60 s",
-        # Not 0: PostgreSQL reads 0 as no limit, but the client deadline (db.request_deadline_s, statement_timeout
-        # + 1 s) would become 1 s, which fails faster, not slower.
-        "DB_STATEMENT_TIMEOUT_MS raised to 60000 on search_recommendation for a slow report query; the client "
-        "deadline follows it (statement_timeout + 1 s), so a search on a black-holed link waits a minute.",
-        "setting", (PARTITION_BLACK_HOLE,), ("no_search_hung",),
-        settings={"search_recommendation": {"DB_STATEMENT_TIMEOUT_MS": "60000"}}),
     Mutant(
         "search-redis-timeout-10s", "search waits 10 s for Redis",
         "REDIS_SOCKET_TIMEOUT_S raised to 10 on search_recommendation after timeouts in a Redis failover.",
