@@ -33,9 +33,10 @@ AFTER_HEAL = "after the heal"
 STANDARD = "standard"
 
 
-@dataclass(frozen=True)
-class Moments:
-    """Monotonic times of a run's phases (None until they happen)."""
+@dataclass
+class Timeline:
+    """Monotonic times of a run's phases (None until they happen). A run fills it in as it goes; the checks
+    get a copy."""
 
     steady: float | None = None
     injected: float | None = None
@@ -71,7 +72,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class RunFacts:
-    moments: Moments
+    moments: Timeline
     ops: Sequence[Op]
     steady: SteadyState
     limits: Limits

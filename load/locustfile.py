@@ -121,6 +121,16 @@ class Client(FastHttpUser):
     connection_timeout = rules.CONNECT_TIMEOUT_S
     state: rules.Account
     label: str
+    label_prefix = ""
+
+    def new_state(self) -> rules.Account:
+        raise NotImplementedError
+
+    def on_start(self) -> None:
+        self.label = f"{os.getpid()}:{self.label_prefix}{next(_user_numbers)}"
+        self.rng = random.Random()
+        self.state = self.new_state()
+        self.ensure_session()
 
     # -- one request, recorded -------------------------------------------------------------------------
 
@@ -214,11 +224,8 @@ class Shopper(Client):
     wait_time = between(WAIT_MIN_S, WAIT_MAX_S)
     state: rules.ShopperState
 
-    def on_start(self) -> None:
-        self.label = f"{os.getpid()}:{next(_user_numbers)}"
-        self.rng = random.Random()
-        self.state = rules.ShopperState()
-        self.ensure_session()
+    def new_state(self) -> rules.ShopperState:
+        return rules.ShopperState()
 
     # -- tasks ------------------------------------------------------------------------------------------
 
@@ -281,12 +288,10 @@ class LedgerWriter(Client):
     weight = 1 if WRITERS else 0  # no writers asked for: locust drops a class with neither
     wait_time = constant_pacing(WRITER_PACING_S)
     state: ledger.WriterState
+    label_prefix = "w"
 
-    def on_start(self) -> None:
-        self.label = f"{os.getpid()}:w{next(_user_numbers)}"
-        self.rng = random.Random()
-        self.state = ledger.WriterState()
-        self.ensure_session()
+    def new_state(self) -> ledger.WriterState:
+        return ledger.WriterState()
 
     @task
     def write(self) -> None:

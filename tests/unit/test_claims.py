@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aarya_chaos.bite.catalogue import CATALOGUE, by_id
-from checks.standard import Limits, Moments, RunFacts, ledger_checks
+from checks.standard import Limits, RunFacts, Timeline, ledger_checks
 from checks.timing import SteadyState
 from reports.claims import CLAIMS, REGENERATE, ROOT, control_asserts, html_section, markdown, mutant_declares
 from reports.html import write_html_report
@@ -74,7 +74,7 @@ def test_the_claims_are_the_checks_the_scenarios_build_one_row_each() -> None:
     checks = [c.check for c in CLAIMS]
     assert len(checks) == len(set(checks)), "a check in two rows"
     named = {next(filter(None, m)) for path in SOURCES for m in NAMED.findall(path.read_text(encoding="utf-8"))}
-    named |= {c.name for c in ledger_checks(RunFacts(Moments(), [], SteadyState(), Limits()))}  # a list of names
+    named |= {c.name for c in ledger_checks(RunFacts(Timeline(), [], SteadyState(), Limits()))}  # a list of names
     assert named - NOT_CLAIMS - set(checks) == set(), "a check the table does not have"
     assert set(checks) - named == set(), "a row for a check nothing builds any more"
     assert all(c.scenarios and c.claims for c in CLAIMS)

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from checks.ledger import reconcile, writes
-from checks.standard import (STANDARD, JudgedClaim, Limits, Moments, RunFacts, baseline, detection,
+from checks.standard import (STANDARD, JudgedClaim, Limits, Timeline, RunFacts, baseline, detection,
                              fault_broke_steady_state, ledger_checks, recovery_judged_before_heal,
                              restored_after_recovery, standard_checks)
 from checks.timing import SteadyState
@@ -15,7 +15,7 @@ from tests.unit.test_checks_history import calls, every, history
 from tests.unit.test_checks_ledger import checkout, stored
 
 STEADY = SteadyState(threshold=0.95, hold_s=2.0, min_ops=3)
-MOMENTS = Moments(steady=9.0, injected=10.0, landed=10.1, detected=10.5, recovery_started=11.0, restored=14.0,
+MOMENTS = Timeline(steady=9.0, injected=10.0, landed=10.1, detected=10.5, recovery_started=11.0, restored=14.0,
                   healed=20.0)
 
 
