@@ -141,10 +141,10 @@ CLAIMS: tuple[Claim, ...] = (
           "go with it).", controls=(OOM_LRU,), unit_tests=_units("test_scenario_checks_stores",
                                                                  "test_no_stream_evicted_fails")),
     Claim("no_login_lockout_counter_evicted", ("2.1",), "No failed-login counter was evicted (an evicted counter "
-          "resets a lockout).", controls=(OOM_LRU,), mutants=("short-lockout-window",),
+          "resets a lockout).", controls=(OOM_LRU,), mutants=("lockout-counters-expire-in-redis",),
           unit_tests=_units("test_scenario_checks_stores", "test_no_login_lockout_counter_evicted_fails")),
     Claim("login_lockout_counters_kept", ("2.1",), "The lockout canaries' failed-login counters are intact after "
-          "the recovery.", mutants=("short-lockout-window",)),
+          "the recovery.", mutants=("lockout-counters-expire-in-redis",)),
     Claim("memory_headroom_restored", ("2.1",), "After the recovery maxmemory is the configured limit and used "
           "memory is under the 90% alert.", controls=(OOM_NOT_CLEANED,)),
     Claim("no_shopper_logged_out", ("2.1",), "No load request was answered 401 from the injection on.",
@@ -189,10 +189,10 @@ CLAIMS: tuple[Claim, ...] = (
           "retries).", mutants=("commerce-payment-timeout-30s",),
           unit_tests=_units("test_scenario_checks_network", "test_no_checkout_hung_fails")),
     Claim("no_load_request_hung", ("5.2",), "No load request (checkouts aside) ran into the load's own timeout "
-          "during the partition.",
+          "during the partition.", controls=(NO_CLIENT_DEADLINE,), mutants=("commerce-payment-timeout-30s",),
           unit_tests=_units("test_scenario_checks_network", "test_no_load_request_hung_fails")),
     Claim("no_readiness_probe_hung", ("5.2",), "Every readiness call of an isolated service answered within the "
-          "budget.", mutants=("search-redis-timeout-10s",),
+          "budget.", controls=(NO_CLIENT_DEADLINE,), mutants=("search-redis-timeout-10s",),
           unit_tests=_units("test_scenario_checks_network", "test_no_readiness_probe_hung_fails")),
     Claim("witness_saw_the_fault", ("5.2",), "The witness completed at least two of each of its requests during "
           "the partition.", unit_tests=_units("test_scenario_checks_network", "test_witness_saw_the_fault_fails")),

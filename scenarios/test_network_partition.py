@@ -486,12 +486,14 @@ def test_network_partition_control_without_heal(chaos):
 def test_network_partition_control_without_client_deadline(chaos):
     """The mitigation broken: search_recommendation on a build without its PostgreSQL client deadline
     (release `v1-no-client-deadline`), so its pool's liveness check and its statements wait on the
-    black-holed link until it heals. The answer-time checks must see the hang. Searches hang; a readiness call
-    hangs only if it takes a stale connection first: once hung requests hold the whole pool, /health/ready
-    answers 503 on the pool's own timeout (seen locally: 2.5 s), so it is not asserted."""
+    black-holed link until it heals. The answer-time checks must see the hang: the witness's searches, the
+    load's requests, or the readiness calls, whichever took a connection that was pooled when the link went
+    dark (a request that gets a fresh one fails on the pool's timeout instead). Seen: the witness's searches
+    hang in most runs, the load's requests in some (CI, 2026-12-03: only those)."""
     with deployed(chaos.stack, chaos.registry, HUNG_SERVICE, NO_CLIENT_DEADLINE):
         run = chaos.start("5.2", "Network partition (black_hole)", NETWORK_PARTITION,
                           control=f"{HUNG_SERVICE} without its PostgreSQL client deadline")
         with expect_scenario_failure() as failure:
             network_partition(run, BLACK_HOLE)
-    assert "no_search_hung" in {c.name for c in failure.value.failed}
+    failed = {c.name for c in failure.value.failed}
+    assert failed & {"no_search_hung", "no_load_request_hung", "no_readiness_probe_hung"}, failed

@@ -94,6 +94,7 @@ DB_ROLLBACK = "scenarios/test_database_rollback.py::test_database_rollback"     
 
 PAYMENTS = "stack/services/commerce/payments.py"
 PAYMENT = "stack/services/payment/routes.py"
+SESSIONS = "stack/services/core_platform/sessions.py"
 CHECKOUT = "stack/services/commerce/checkout.py"
 ORDERS = "stack/services/commerce/orders.py"
 EVENTS = "stack/services/commerce/events.py"
@@ -155,10 +156,13 @@ _CACHE: tuple[Mutant, ...] = (
         "setting", (REDIS_OOM,), ("policy_kept_sessions_and_carts",),
         settings={"core_platform": {"SESSION_TTL_S": "60"}}),
     Mutant(
-        "short-lockout-window", "the login lockout window back to 5 minutes",
-        "LOGIN_FAILURE_WINDOW_S lowered to 300, the usual five minutes: the counter expires as soon as the "
-        "longest cache entry, and under volatile-ttl eviction takes it first, resetting the lockout.",
-        "setting", (REDIS_OOM,), ("login_lockout_counters_kept", "no_login_lockout_counter_evicted"),
+        "lockout-counters-expire-in-redis", "login lockout counters get a Redis TTL again, of 5 minutes",
+        "'Let Redis expire the counters instead of a sweeper': SET ... EX <window>, with the usual five-minute "
+        "window. A key with a TTL is one volatile-ttl may evict, and this one expires as soon as the longest "
+        "cache entry: eviction takes it with the cache, resetting the lockout.",
+        "code", (REDIS_OOM,), ("login_lockout_counters_kept", "no_login_lockout_counter_evicted"),
+        edits=(Edit(SESSIONS, "redis.call('SET', KEYS[1], count .. ':' .. now)\n",
+                    "redis.call('SET', KEYS[1], count .. ':' .. now, 'EX', window)\n"),),
         settings={"core_platform": {"LOGIN_FAILURE_WINDOW_S": "300"}}),
     Mutant(
         "redis-aof-off", "Redis without its AOF",

@@ -10,6 +10,10 @@ import httpx
 import pytest
 
 from stack.drivers.local import LocalDriver
+from stack.services.common.cache import Cache
+from stack.services.common.settings import ServiceSettings
+from stack.services.core_platform.sessions import (RATELIMIT_PREFIX, FailureCount, failure_count, record_failure,
+                                                   sweep_failure_counters)
 from tests.conftest import Shopper, new_shopper
 
 pytestmark = pytest.mark.integration
@@ -39,6 +43,27 @@ def test_failed_logins_are_rate_limited_and_logged(stack: LocalDriver, gateway: 
     assert codes[0] == 401 and codes[-1] == 429, codes
     assert f"email={shopper.email}" in stack.logs("core_platform", 400)
     assert "authentication failed" in stack.logs("core_platform", 400)
+    redis = stack.redis()
+    key = RATELIMIT_PREFIX + shopper.email
+    assert redis.ttl(key) == -1, "a lockout counter with a TTL can be evicted (2.1)"
+    assert str(redis.get(key)).split(":")[0].isdigit()
+
+
+def test_failed_login_counters_count_in_their_window_and_are_swept_after_it(stack: LocalDriver) -> None:
+    """The counter's window lives in its value (no TTL): it restarts after the window, and the sweep deletes
+    counters whose window has passed, and only those."""
+    cache = Cache(ServiceSettings(service_name="test", redis_url=stack.config.redis_url))
+    email = f"sweep-{uuid.uuid4().hex[:8]}@example.test"
+    now = time.time()
+    assert [record_failure(cache, email, 900, now=now + n) for n in range(3)] == [1, 2, 3]
+    assert failure_count(cache, email, 900, now=now + 10) == FailureCount(3, 892)
+    assert failure_count(cache, email, 900, now=now + 1000).count == 0
+    assert record_failure(cache, email, 900, now=now + 1000) == 1  # a new window
+    old = f"sweep-old-{uuid.uuid4().hex[:8]}@example.test"
+    record_failure(cache, old, 900, now=now - 2000)
+    redis = stack.redis()
+    assert sweep_failure_counters(redis, 900, now=now + 1000) >= 1
+    assert redis.exists(RATELIMIT_PREFIX + email) and not redis.exists(RATELIMIT_PREFIX + old)
 
 
 def test_browse_product_detail_and_search(gateway: httpx.Client) -> None:

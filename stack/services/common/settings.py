@@ -41,8 +41,7 @@ class ServiceSettings(BaseSettings):
     session_ttl_s: int = 86400
     cart_ttl_s: int = 7 * 86400
     login_max_failures: int = 5
-    # Longer than any cache entry's TTL (at most 300 s): under volatile-ttl Redis evicts the keys nearest
-    # their expiry first, and an evicted counter resets the lockout of an account under attack (2.1).
+    # The lockout window; the counter keeps it in its value, with no Redis TTL (sessions.py, scenario 2.1).
     login_failure_window_s: int = 900
 
     consumer_cost_ms: float = 0.0

@@ -9,10 +9,11 @@ from ..common.app import create_app
 from ..common.settings import ServiceSettings
 from .passwords import PasswordSettings, Passwords
 from .routes import TooManyAttempts, router
+from .sweeper import start_sweeper
 
 
 def build_app() -> FastAPI:
-    application = create_app(ServiceSettings())
+    application = create_app(ServiceSettings(), on_start=start_sweeper)
     application.state.passwords = Passwords(PasswordSettings())
     application.include_router(router)
 

@@ -114,7 +114,7 @@ def register(body: Registration, d: DepsParam, hasher: PasswordsParam) -> UserOu
 @router.post("/login")
 def login(body: Credentials, request: Request, d: DepsParam, hasher: PasswordsParam) -> LoginOut:
     cache, settings, ip = d.require_cache(), d.settings, client_ip(request)
-    failures = failure_count(cache, body.email)  # no Redis, no session: 503 before any CPU is spent
+    failures = failure_count(cache, body.email, settings.login_failure_window_s)  # no Redis: 503 before any CPU
     if failures.count >= settings.login_max_failures:
         _log_failure(body.email, ip, "rate_limited")
         raise TooManyAttempts(failures.retry_after_s)

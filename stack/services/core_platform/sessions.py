@@ -7,6 +7,7 @@ DependencyUnavailable (503) rather than a hang; callers that can live without Re
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -70,30 +71,68 @@ def delete_session(cache: Cache, token: str) -> None:
         cache.run(lambda client: client.delete(SESSION_PREFIX + token))
 
 
-def failure_count(cache: Cache, email: str) -> FailureCount:
+# A failed-login counter is `<count>:<epoch second of the last failure>` in `ratelimit:login:<email>`, with no
+# TTL: Redis's volatile-ttl evicts only keys that have one, so memory pressure can never take a counter (an
+# evicted counter resets the lockout of an account under attack: scenario 2.1 found a 300 s TTL evicted with
+# the cache, and a longer one evicted now and then, since eviction samples). The window lives in the value;
+# `sweep_failure_counters` deletes the counters whose window has passed.
+_RECORD_FAILURE = """
+local value = redis.call('GET', KEYS[1])
+local count, last = 0, 0
+if value then
+  local c, l = string.match(value, '^(%d+):(%d+)$')
+  if c then count, last = tonumber(c), tonumber(l) end
+end
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+if now - last >= window then count = 0 end
+count = count + 1
+redis.call('SET', KEYS[1], count .. ':' .. now)
+return count
+"""
+SWEEP_BATCH = 500
+
+
+def _parse_counter(value: bytes | str | None) -> tuple[int, int]:
+    """(count, epoch second of the last failure) of a counter's value; (0, 0) for none or an unreadable one."""
+    text = value.decode() if isinstance(value, bytes) else (value or "")
+    count, _, last = text.partition(":")
+    return (int(count), int(last)) if count.isdigit() and last.isdigit() else (0, 0)
+
+
+def failure_count(cache: Cache, email: str, window_s: int, now: float | None = None) -> FailureCount:
     """Failed logins for `email` in the current window, and the seconds until the window ends."""
-    key = RATELIMIT_PREFIX + email
-
-    def read(client: redis.Redis) -> tuple[str | None, int]:
-        pipe = client.pipeline(transaction=False)
-        pipe.get(key)
-        pipe.ttl(key)
-        value, ttl = pipe.execute()
-        return value, int(ttl)
-
-    value, ttl = cache.run(read)
-    return FailureCount(count=int(value or 0), retry_after_s=max(ttl, 1))
+    count, last = _parse_counter(cache.run(lambda client: client.get(RATELIMIT_PREFIX + email)))
+    elapsed = int(now if now is not None else time.time()) - last
+    if count == 0 or elapsed >= window_s:
+        return FailureCount(count=0, retry_after_s=1)
+    return FailureCount(count=count, retry_after_s=max(window_s - elapsed, 1))
 
 
-def record_failure(cache: Cache, email: str, window_s: int) -> int:
+def record_failure(cache: Cache, email: str, window_s: int, now: float | None = None) -> int:
     """Count one failed login; the window restarts with every failure. Returns the new count."""
-    key = RATELIMIT_PREFIX + email
+    stamp = int(now if now is not None else time.time())
+    return int(cache.run(lambda client: client.eval(_RECORD_FAILURE, 1, RATELIMIT_PREFIX + email, stamp,
+                                                    window_s)))
 
-    def incr(client: redis.Redis) -> int:
-        pipe = client.pipeline(transaction=True)
-        pipe.incr(key)
-        pipe.expire(key, window_s)
-        count, _ = pipe.execute()
-        return int(count)
 
-    return cache.run(incr)
+def sweep_failure_counters(client: redis.Redis, window_s: int, now: float | None = None,
+                           limit: int = 20 * SWEEP_BATCH) -> int:
+    """Delete the counters whose window has passed (at most `limit` looked at per sweep); returns how many."""
+    stamp = int(now if now is not None else time.time())
+    removed = looked = 0
+    batch: list[bytes | str] = []
+    for key in client.scan_iter(match=RATELIMIT_PREFIX + "*", count=SWEEP_BATCH):
+        batch.append(key)
+        looked += 1
+        if len(batch) >= SWEEP_BATCH or looked >= limit:
+            removed += _sweep(client, batch, window_s, stamp)
+            batch = []
+        if looked >= limit:
+            break
+    return removed + (_sweep(client, batch, window_s, stamp) if batch else 0)
+
+
+def _sweep(client: redis.Redis, keys: list[bytes | str], window_s: int, stamp: int) -> int:
+    values = client.mget(keys)
+    stale = [k for k, v in zip(keys, values) if stamp - _parse_counter(v)[1] >= window_s]
+    return int(client.delete(*stale)) if stale else 0
