@@ -1,7 +1,10 @@
 """Checkers: pure functions over a history (`load.history`), no I/O, no clocks, no servers.
 
     windows   what the load saw in a window: counts, success rate, nearest-rank latency percentiles
-    timing    MTTD, steady state, restored_at and RTO, longest outage, hung requests
-    data      acknowledged writes lost (and the RPO span), duplicates, unknown writes
+    timing    MTTD, steady state, restored_at and RTO, when the steady state broke, outages, hung requests
+    data      acknowledged writes lost, the RPO (age at the failure of the oldest lost), duplicates, unknowns
+    ledger    the write ledger reconciled with the stored orders: lost, phantom, duplicate, charged twice,
+              mismatched, refused but done, unknowns resolved
+    standard  the checks every scenario has, from what a run recorded
     verdict   named checks against targets, and their conjunction
 """
