@@ -64,10 +64,10 @@ class Limits:
     rpo_s: float | None = 0.0
     lost_acknowledged_writes: int | None = 0
     failed_requests: int | None = None
-    min_writes_judged: int | None = 150
-    baseline_min_ops: int = 50
+    min_writes_judged: int | None = 150  # acknowledged writes the ledger must judge: less is not evidence
+    baseline_min_ops: int = 50           # load ops in the steady hold before the fault
     detect_timeout_s: float = 60.0
-    exposure_allowed: bool = False  # writes acknowledged after the failure may be lost (a rollback to before it)
+    exposure_allowed: bool = False       # writes acknowledged after the failure may be lost (8.2's rollback)
 
 
 @dataclass(frozen=True)
