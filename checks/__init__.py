@@ -2,9 +2,8 @@
 
     windows   what the load saw in a window: counts, success rate, nearest-rank latency percentiles
     timing    MTTD, steady state, restored_at and RTO, when the steady state broke, outages, hung requests
-    data      acknowledged writes lost, the RPO (age at the failure of the oldest lost), duplicates, unknowns
-    ledger    the write ledger reconciled with the stored orders: lost, phantom, duplicate, charged twice,
-              mismatched, refused but done, unknowns resolved
+    ledger    the write ledger reconciled with the stored orders: lost (and the RPO, the age at the failure of
+              the oldest lost), phantom, duplicate, charged twice, mismatched, refused but done, unknowns
     standard  the checks every scenario has, from what a run recorded
     verdict   named checks against targets, and their conjunction
 """

@@ -23,20 +23,21 @@ shopper's key is its intent). Findings:
 
 RPO (`Reconciliation.rpo_s`), as a database engineer means it: how far back in time the acknowledged data
 that survived reaches, at the moment of failure F: the age at F of the oldest acknowledged write that was
-lost, F - ack. Only writes acknowledged at or before F count (at least `checks.data.RPO_RESOLUTION_S`, so a
-loss never reads 0); 0 when none was lost. Writes acknowledged after F and lost form the EXPOSURE window, reported
+lost, F - ack. Only writes acknowledged at or before F count (at least `RPO_RESOLUTION_S`, so a loss never
+reads 0); 0 when none was lost. Writes acknowledged after F and lost form the EXPOSURE window, reported
 apart (a rollback to before F must drop them; after a crash there should be none).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.data import recovery_point_age
 from load.history import Op
+
+RPO_RESOLUTION_S = 0.001
 
 PAID, PENDING, PAYMENT_FAILED = "paid", "pending_payment", "payment_failed"
 # What an acknowledged order may be found as, by the status it was acknowledged with: a pending order is
@@ -140,6 +141,19 @@ class Reconciliation:
                 "failed_but_happened": list(self.failed_but_happened[:5]),
             },
         }
+
+
+def recovery_point_age(lost_acks: Iterable[float]) -> Callable[[float], float]:
+    """Given the acknowledgement times of the lost writes: the RPO at a failure moment, i.e. the failure
+    moment minus the oldest of them acknowledged at or before it (at least RPO_RESOLUTION_S); 0 when none."""
+    times = sorted(lost_acks)
+
+    def at(failure_at: float) -> float:
+        if not times or times[0] > failure_at:
+            return 0.0
+        return max(failure_at - times[0], RPO_RESOLUTION_S)
+
+    return at
 
 
 def intent_of(key: str) -> str:

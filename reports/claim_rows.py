@@ -87,8 +87,8 @@ CLAIMS: tuple[Claim, ...] = (
                    "test_a_rollback_may_drop_what_came_after_the_failure_never_what_came_before")),
     Claim("rpo_within_target", STANDARD, "The oldest lost acknowledged order was no older at the failure than the "
           "RPO target.", controls=(DUMP_WITHOUT_WAL,),
-          unit_tests=_units("test_checks_ledger", "test_one_lost_order_is_not_an_rpo_of_zero")
-          + _units("test_checks_data", "test_rpo_is_the_age_at_the_failure_of_the_oldest_lost_acknowledged_write")),
+          unit_tests=_units("test_checks_ledger", "test_one_lost_order_is_not_an_rpo_of_zero",
+                            "test_rpo_is_the_age_at_the_failure_of_the_oldest_lost_acknowledged_write")),
     Claim("no_duplicate_orders_for_one_intent", STANDARD, "One shopper intent (a cart and its retries) became at "
           "most one order.", mutants=("checkout-ignores-idempotency-key", "payment-outage-answered-400"),
           unit_tests=REFUSED_HAPPENED),

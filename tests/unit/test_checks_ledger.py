@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from checks.data import RPO_RESOLUTION_S
-from checks.ledger import (LedgerWrite, Reconciliation, StoredOrder, intent_of, ledger_users, reconcile,
-                           writes)
+from checks.ledger import (RPO_RESOLUTION_S, LedgerWrite, Reconciliation, StoredOrder, intent_of, ledger_users,
+                           reconcile, recovery_point_age, writes)
 from load.history import Op
 from tests.unit.test_checks_history import call, history, hung
 
@@ -133,3 +132,17 @@ def test_acknowledgements_after_the_cut_are_not_judged() -> None:
     assert (found.judged, found.lost, found.phantoms) == (1, (), ())
     with_late = reconcile(writes(ops), [stored("o1", "k1"), stored("o2", "k2")], failure_at=3.0, cut_at=5.0)
     assert with_late.phantoms == ()
+
+
+def test_rpo_is_the_age_at_the_failure_of_the_oldest_lost_acknowledged_write() -> None:
+    rpo = recovery_point_age([1.5, 8.0])  # o1 and o7 lost, acknowledged at 1.5 and 8.0
+    assert rpo(10.0) == 8.5   # o1, acknowledged 8.5 s before the failure
+    assert rpo(5.0) == 3.5    # o7 came after a failure at 5: not in the RPO
+    assert rpo(1.0) == 0.0    # both after the failure: its exposure, not its RPO
+    assert recovery_point_age([])(100.0) == 0.0
+
+
+def test_one_lost_write_is_an_rpo_above_zero_even_when_it_was_the_last() -> None:
+    """The old span definition read 0 here: one lost order, no span."""
+    assert recovery_point_age([1.5])(1.5) == RPO_RESOLUTION_S  # acknowledged at the failure itself
+    assert recovery_point_age([1.5])(4.0) == 2.5
