@@ -176,7 +176,9 @@ def load_summary(path: Path, what: str = "summary") -> dict[str, Any]:
 # -- judging ---------------------------------------------------------------------------------------
 
 
-def _first_line(text: object, limit: int = 160) -> str:
+def telling_line(text: object, limit: int = 160) -> str:
+    """The line of a pytest report that tells what went wrong (its first `E ` line, else its last line), cut
+    to `limit` characters."""
     lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
     # pytest's longrepr ends with "file:line: Error"; the most telling line is the last "E " one if any
     errors = [line[1:].strip() for line in lines if line.startswith("E ")]
@@ -194,11 +196,11 @@ def _judge_record(record: Mapping[str, Any], allow_skip: bool) -> tuple[Row, str
     problem = warning = None
     if verdict == "skipped":
         status = "skipped" if allow_skip else "FAIL"
-        note = "skipped: " + (_first_line(record.get("reason")) or "no reason given")
+        note = "skipped: " + (telling_line(record.get("reason")) or "no reason given")
         if allow_skip:
-            warning = f"NOT VERIFIED (--allow-skip): {label}: skipped ({_first_line(record.get('reason'))})"
+            warning = f"NOT VERIFIED (--allow-skip): {label}: skipped ({telling_line(record.get('reason'))})"
         else:
-            problem = (f"{label}: skipped, so its claims were not verified ({_first_line(record.get('reason'))}); "
+            problem = (f"{label}: skipped, so its claims were not verified ({telling_line(record.get('reason'))}); "
                        "--allow-skip accepts that")
     elif control:
         if verdict == "pass":
@@ -206,14 +208,14 @@ def _judge_record(record: Mapping[str, Any], allow_skip: bool) -> tuple[Row, str
         else:
             status = "FAIL"
             why = ("the scenario passed its checks without the recovery: the checks do not bite"
-                   if verdict == "fail" else f"the control could not be judged ({_first_line(record.get('reason'))})")
+                   if verdict == "fail" else f"the control could not be judged ({telling_line(record.get('reason'))})")
             note = f"control did not bite: {why}"
             problem = f"{label}: {note}"
     elif verdict == "pass":
         status, note = "ok", ""
     else:
         status = "FAIL"
-        note = f"{verdict}: {_first_line(record.get('reason')) or 'no reason recorded'}"
+        note = f"{verdict}: {telling_line(record.get('reason')) or 'no reason recorded'}"
         problem = f"{label}: {note}"
     row = Row(sid, name, control, verdict, status, note, _number(measured.get("mttd_s")),
               _number(measured.get("rto_s")), record.get("targets") or {})
