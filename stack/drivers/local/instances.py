@@ -27,6 +27,7 @@ from stack.ports import free_port
 from stack.waits import wait_until
 
 from .components import Service
+from .process import interrupts_held
 
 log = logging.getLogger("aarya.driver.instances")
 
@@ -79,11 +80,11 @@ class LocalInstances:
         full_env.update(env)
         log_path = service.layout.logs / f"{service.name}-{instance}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as out:
+        with log_path.open("ab") as out, interrupts_held():
             popen = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=full_env, start_new_session=True, preexec_fn=_die_with_parent)
-        started = Instance(service.name, instance, popen, port, config.url(port))
-        self._running[instance] = started
+            started = Instance(service.name, instance, popen, port, config.url(port))
+            self._running[instance] = started
         log.info("started %s instance %s on port %d (pid %d)", service.name, instance, port, popen.pid)
 
         def ready() -> bool:
