@@ -2,7 +2,8 @@
 
     aarya-chaos install            find or install PostgreSQL 15, Redis, nginx and the Toxiproxy server
     aarya-chaos up [--fresh]       start the stack, print its endpoints, stay up until Ctrl-C or `down`
-    aarya-chaos down               stop the stack started by `up` (or clean up after a crashed one)
+    aarya-chaos down [--run DIR]   stop the stack started by `up`, and clear every run whose owner died
+    aarya-chaos runs               every run recorded on this machine (stack/runs.py), living and dead
     aarya-chaos status             each component: pid, running, ready
     aarya-chaos logs COMPONENT     the end of a component's log
     aarya-chaos gate               exit non-zero when a scenario missed a target or a control did not bite
@@ -10,7 +11,7 @@
     aarya-chaos gameday SCENARIO   run one scenario step by step for the people in the room
     aarya-chaos bite               mutation-test the suite: run the scenarios against sabotaged stacks, print
                                    which regressions they kill
-    aarya-chaos heal               undo faults a crashed run left behind (toxics, paused processes,
+    aarya-chaos heal [--run DIR]   undo the faults crashed runs left behind (toxics, paused processes,
                                    cgroups, mounts; on docker: paused or disconnected containers, memory
                                    limits, and the containers of a run whose owner died)
 
@@ -35,12 +36,13 @@ from rich.table import Table
 
 from aarya_chaos.bite import add_bite_command, cmd_bite
 from aarya_chaos.errors import ChaosError
+from aarya_chaos.runs_cli import add_run_commands, cmd_down, cmd_heal, cmd_runs
 from reports.gate import add_gate_command, cmd_gate
+from stack import runs
 from stack.config import StackConfig, load_config
 
 console = Console(stderr=False)
 err = Console(stderr=True)
-DOWN_TIMEOUT_S = 90.0
 
 
 class _Terminate(BaseException):
@@ -68,6 +70,7 @@ def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
         raise _Terminate()
 
     signal.signal(signal.SIGTERM, terminate)
+    runs.set_kind("up")
     driver = _driver(config, args.stack, fresh=args.fresh)
     started = time.monotonic()
     with console.status("starting the stack (PostgreSQL, Redis, Toxiproxy, services, gateway)..."):
@@ -96,33 +99,6 @@ def _print_endpoints(endpoints: Mapping[str, str]) -> None:
     console.print(table)
 
 
-def cmd_down(config: StackConfig, args: argparse.Namespace) -> int:
-    import os
-
-    driver = _driver(config, args.stack, install=False)
-    owner = driver.owner_pid()
-    if owner is not None:
-        os.kill(owner, signal.SIGTERM)
-        deadline = time.monotonic() + DOWN_TIMEOUT_S
-        while driver.owner_pid() is not None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if driver.owner_pid() is not None:
-            err.print(f"[red]the stack owner (pid {owner}) did not stop within {DOWN_TIMEOUT_S:.0f}s[/red]")
-            return 1
-        console.print(f"stopped the stack run by pid {owner}")
-        return 0
-    if driver.attach() is None:
-        if hasattr(driver, "run_id"):  # docker: a run that crashed before it recorded itself has containers
-            driver.stop()
-            console.print(f"no stack recorded in {config.run_dir}; removed any containers labelled {driver.run_id}")
-            return 0
-        console.print(f"no stack recorded in {config.run_dir}; nothing to stop")
-        return 0
-    driver.stop()
-    console.print("cleaned up the processes of a stack whose owner had died")
-    return 0
-
-
 def cmd_status(config: StackConfig, args: argparse.Namespace) -> int:
     driver = _driver(config, args.stack, install=False)
     state = driver.attach()
@@ -143,14 +119,6 @@ def cmd_status(config: StackConfig, args: argparse.Namespace) -> int:
 def cmd_logs(config: StackConfig, args: argparse.Namespace) -> int:
     driver = _driver(config, args.stack, install=False)
     console.print(driver.logs(args.component, args.lines), markup=False, highlight=False)
-    return 0
-
-
-def cmd_heal(config: StackConfig, args: argparse.Namespace) -> int:
-    from fixtures.leftovers import heal_leftovers
-
-    for line in heal_leftovers(config, args.stack):
-        console.print(f"- {line}", markup=False)
     return 0
 
 
@@ -179,7 +147,8 @@ PASSTHROUGH = ("runbook-check", "gameday")
 
 COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], int]] = {
     "install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status, "logs": cmd_logs,
-    "heal": cmd_heal, "runbook-check": cmd_runbook_check, "gameday": cmd_gameday, "bite": cmd_bite,
+    "heal": cmd_heal, "runs": cmd_runs, "runbook-check": cmd_runbook_check, "gameday": cmd_gameday,
+    "bite": cmd_bite,
 }
 
 
@@ -195,12 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the stack and stay up")
     up.add_argument("--fresh", action="store_true", help="wipe the run directory first (new database)")
     up.add_argument("--detach-check", action="store_true", help=argparse.SUPPRESS)
-    sub.add_parser("down", help="stop the running stack")
     sub.add_parser("status", help="show each component")
     logs = sub.add_parser("logs", help="show the end of a component's log")
     logs.add_argument("component")
     logs.add_argument("-n", "--lines", type=int, default=60)
-    sub.add_parser("heal", help="undo leftover faults")
+    add_run_commands(sub)
     add_gate_command(sub)
     add_bite_command(sub)
     for name, text in (("runbook-check", "check a runbook's commands against the live stack"),
@@ -223,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         return COMMANDS[args.command](config, args)
     except ChaosError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)  # one line, unwrapped
         return 2
     except KeyboardInterrupt:
         err.print("interrupted; everything that had started was stopped")

@@ -38,6 +38,7 @@ import argparse
 import ast
 import importlib.util
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -47,6 +48,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from stack import runs
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_DECLINED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 INTERACTIVE_TIMEOUT_S = 3600  # people talk: the scenario's hard limit (and the load's) is an hour
@@ -209,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports_dir = Path("reports") / "gameday" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     pytest_args = pytest_arguments(target, known, auto=args.auto, users=args.users, config=args.config,
                                    extra=extra, reports_dir=reports_dir)
+    os.environ.setdefault(runs.KIND_ENV, "gameday")  # the registry names its stack a game day's, not pytest's
     return run(target, pytest_args, console, err)
 
 

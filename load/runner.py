@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from aarya_chaos.errors import NotReady
 from stack.ports import free_port
+from stack.runs import dying_with_owner
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -247,8 +248,9 @@ class LoadRun:
     def _launch(self, name: str, cmd: list[str], log_path: Path, env: Mapping[str, str], *, runs_users: bool) -> None:
         log = log_path.open("ab")
         try:
-            popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     env=dict(env), cwd=str(self.output_dir), start_new_session=True)
+            popen = subprocess.Popen(dying_with_owner(cmd, signal.SIGTERM), stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, env=dict(env), cwd=str(self.output_dir),
+                                     start_new_session=True)
         except BaseException:
             log.close()
             raise

@@ -55,7 +55,8 @@ def pytest_command(mutant: Mutant, paths: MutantPaths, python: str = sys.executa
 def child_env(paths: MutantPaths, base: Mapping[str, str]) -> dict[str, str]:
     """The environment of everything run in the copy: its code first on the path, its config and run dir."""
     env = {k: v for k, v in base.items() if k not in ("PYTHONPATH", "AARYA_CONFIG", "AARYA_RUN_DIR")}
-    env.update(PYTHONPATH=str(paths.src), AARYA_CONFIG=str(paths.config), AARYA_RUN_DIR=str(paths.run_dir))
+    env.update(PYTHONPATH=str(paths.src), AARYA_CONFIG=str(paths.config), AARYA_RUN_DIR=str(paths.run_dir),
+               AARYA_RUN_KIND="bite")
     return env
 
 

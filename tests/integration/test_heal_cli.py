@@ -62,7 +62,8 @@ def test_heal_releases_leftover_cgroups_and_mounts(stack: LocalDriver, tmp_path:
         assert result.returncode == 0, result.stderr
         assert not cgroup.exists()
         assert not mounts.is_mountpoint(mountpoint)
-        assert "cgroups: released" in result.stdout and "mounts: unmounted" in result.stdout
+        assert "cgroups: released aarya-chaos-heal-test (of no living run)" in result.stdout
+        assert f"mounts: {mountpoint}: unmounted (of no living run)" in result.stdout
     finally:
         sleeper.kill()
         sleeper.wait()

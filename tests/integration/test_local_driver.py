@@ -5,6 +5,7 @@ Each test runs its own stack on ports shifted by OFFSET, beside the session's st
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -17,7 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from aarya_chaos.errors import PortInUse, StackAlreadyRunning
+from aarya_chaos.errors import ConfigError, PortInUse, StackAlreadyRunning
+from stack import runs
 from stack.config import StackConfig, load_config
 from stack.drivers.local import LocalDriver
 from stack.waits import wait_until
@@ -104,6 +106,13 @@ def nothing_left_behind(shifted: StackConfig) -> Iterator[None]:
     assert not leftovers, f"processes left behind: {[p.pid for p in leftovers]}"
 
 
+def test_a_run_dir_too_long_for_the_postgres_socket_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    config = load_config().with_port_offset(OFFSET, run_dir=Path("/tmp/aarya-chaos/pytest") / ("x" * 90))
+    with pytest.raises(ConfigError, match="too long: PostgreSQL's socket .* over the 107 Linux allows"):
+        LocalDriver(config, fresh=True).start()
+    assert not config.run_dir.exists() and runs.find(config.run_dir) is None
+
+
 def test_port_in_use_is_named_and_nothing_starts(shifted: StackConfig) -> None:
     with socket.socket() as squatter:
         squatter.bind((shifted.host, shifted.gateway.port))
@@ -136,22 +145,52 @@ def test_up_status_down_through_the_cli(config_file: Path, shifted: StackConfig)
     assert cli(config_file, "status").returncode == 3
 
 
-def test_stale_run_dir_of_a_crashed_run_is_cleaned_up(config_file: Path, shifted: StackConfig) -> None:
+def test_a_crashed_owners_stack_goes_with_it(config_file: Path, shifted: StackConfig) -> None:
+    """The kernel stops a SIGKILLed owner's servers; the next start clears what the registry lists."""
     up = start_up_in_background(config_file)
     wait_until("aarya-chaos up", str(config_file), lambda: cli(config_file, "status").returncode == 0,
                timeout_s=90, still_alive=lambda: None if up.poll() is None else f"up exited {up.returncode}")
     orphans = [p.pid for p in stack_processes(shifted) if p.pid != up.pid]
-    up.kill()  # the owner dies without tearing down: its servers live on as orphans
+    up.kill()  # the owner dies without tearing down: the kernel's parent-death signals stop its servers
     up.communicate(timeout=10)
-    assert any(psutil.pid_exists(pid) for pid in orphans)
+    wait_until("the dead owner's servers", "process table", lambda: not any(_running(pid) for pid in orphans),
+               timeout_s=30)
+    assert runs.find(shifted.run_dir) is not None  # the dead run is still recorded: `down` or the next start
     driver = LocalDriver(shifted)
-    driver.start()
+    driver.start()  # clears what the registry lists before it binds a port
     try:
-        assert not any(psutil.pid_exists(pid) and pid not in _pids(driver) for pid in orphans)
+        assert not any(_running(pid) and pid not in _pids(driver) for pid in orphans)
         assert all(s.running for s in driver.status())
+        entry = runs.find(shifted.run_dir)
+        assert entry is not None and entry.alive() and entry.owner.pid == os.getpid()
     finally:
         driver.stop()
     assert_all_gone(shifted)
+    assert runs.find(shifted.run_dir) is None
+
+
+def test_same_ports_fail_naming_the_owner(config_file: Path, shifted: StackConfig, tmp_path: Path) -> None:
+    """A second run on the ports of a living one fails at once, in one line naming that run and its pid."""
+    up = start_up_in_background(config_file)
+    wait_until("aarya-chaos up", str(config_file), lambda: cli(config_file, "status").returncode == 0,
+               timeout_s=90, still_alive=lambda: None if up.poll() is None else f"up exited {up.returncode}")
+    other = write_toml(shifted.model_copy(update={"run_dir": shifted.run_dir.with_name("second-run")}),
+                       tmp_path / "second.toml")
+    started = time.monotonic()
+    second = cli(other, "up", "--fresh", "--detach-check")
+    assert time.monotonic() - started < 10
+    assert second.returncode == 2
+    assert len(second.stderr.strip().splitlines()) == 1, second.stderr  # one line, naming the owner
+    assert f"belong to the up run in {shifted.run_dir} (pid {up.pid})" in second.stderr, second.stderr
+    assert "aarya-chaos down --run" in second.stderr
+    assert up.poll() is None and cli(config_file, "status").returncode == 0  # the first run untouched
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _pids(driver: LocalDriver) -> set[int]:

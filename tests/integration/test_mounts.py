@@ -157,7 +157,7 @@ def test_support_reason_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_heal_copies_the_wal_of_a_killed_disk_scenario_back_before_unmounting(mount_dir: Path) -> None:
     """A 5.1 run SIGKILLed with pg_wal on its tmpfs: the tmpfs holds the newest WAL, the real disk's copy
     moved aside is older. Heal puts the tmpfs's WAL back in pg_wal, unmounts, and drops the old copy."""
-    from fixtures.faults.disk import rescue_wal_from_tmpfs
+    from stack.pgwal import rescue_wal_from_tmpfs
 
     pg_wal = mount_dir / "pgdata" / "pg_wal"
     aside = mount_dir / "pg_wal-moves" / "pg_wal.before"

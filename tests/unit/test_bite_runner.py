@@ -56,7 +56,7 @@ def test_the_child_environment_puts_the_copy_first_and_points_at_its_config() ->
     env = child_env(paths, {"PATH": "/bin", "PYTHONPATH": "/work/main", "AARYA_CONFIG": "/mine.toml",
                             "AARYA_RUN_DIR": "/tmp/aarya-chaos/run"})
     assert env == {"PATH": "/bin", "PYTHONPATH": "/w/x/src", "AARYA_CONFIG": "/w/x/mutant.toml",
-                   "AARYA_RUN_DIR": "/w/x/run"}
+                   "AARYA_RUN_DIR": "/w/x/run", "AARYA_RUN_KIND": "bite"}
 
 
 def test_the_cleanup_is_heal_then_down_for_the_mutant_config() -> None:

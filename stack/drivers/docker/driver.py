@@ -50,9 +50,11 @@ from testcontainers.compose import DockerCompose
 from aarya_chaos.errors import ConfigError, FaultError, StackAlreadyRunning, StackError
 from stack.config import StackConfig
 from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
+from stack import runs
 from stack.drivers.common import StackContext, check_ports_free, live_owner, read_run_state, write_run_state
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
+from stack.redis_client import NO_RETRY
 
 from .cleanup import remove_labelled
 from .engine import docker_client, ensure_all
@@ -224,6 +226,7 @@ class DockerDriver(StackContext):
         self.started = False
         if self.files.state_file.exists():
             self.files.state_file.unlink()
+        runs.unregister(self.config)
 
     def down(self, *, volumes: bool = False) -> None:
         """Stop, and with `volumes=True` also drop the data (pgdata, redis) of the run."""
@@ -252,6 +255,11 @@ class DockerDriver(StackContext):
         return result
 
     def _claim_run_dir(self) -> None:
+        from stack.reaper import reap_dead_runs  # it removes dead runs' containers: imported when used
+
+        for report in reap_dead_runs():
+            log.warning("cleared a dead run before starting: %s", report.describe())
+        runs.register(self.config, "docker")
         pid = live_owner(self._read_state())
         if pid not in (None, os.getpid()):
             raise StackAlreadyRunning(f"a docker stack run by pid {pid} already owns {self.config.run_dir}; "
@@ -348,7 +356,7 @@ class DockerDriver(StackContext):
         if name == "redis":
             def ping() -> object:
                 client = redis.Redis(host=cfg.host, port=cfg.redis.port, socket_timeout=PROBE_TIMEOUT_S,
-                                     socket_connect_timeout=PROBE_TIMEOUT_S)
+                                     socket_connect_timeout=PROBE_TIMEOUT_S, retry=NO_RETRY)
                 try:
                     return client.ping()
                 finally:
@@ -494,7 +502,7 @@ class DockerDriver(StackContext):
 
     def redis(self) -> redis.Redis:
         return redis.Redis(host=self.config.host, port=self.config.redis.port, socket_timeout=2,
-                           socket_connect_timeout=2, decode_responses=True)
+                           socket_connect_timeout=2, decode_responses=True, retry=NO_RETRY)
 
     # -- memory limits -----------------------------------------------------------------------------
 

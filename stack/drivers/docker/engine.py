@@ -38,6 +38,8 @@ import docker
 import psutil
 from docker.errors import DockerException
 
+from stack import runs
+
 log = logging.getLogger("aarya.docker.engine")
 
 DOCKERD_LOG = Path(os.environ.get("AARYA_DOCKERD_LOG", "/var/log/aarya-chaos/dockerd.log"))
@@ -159,7 +161,9 @@ def _launch_detached_dockerd() -> int:
     # to warn about a still-running subprocess when it is collected.
     launcher = subprocess.run(
         ["sh", "-c", 'dockerd "$@" >>"$AARYA_DOCKERD_LOG" 2>&1 </dev/null & echo $!', "sh", *DOCKERD_ARGS],
-        env={**os.environ, "AARYA_DOCKERD_LOG": str(DOCKERD_LOG)}, capture_output=True, text=True,
+        # without a run owner's mark (stack/runs.py): clearing a dead run must never stop the engine
+        env={**{k: v for k, v in os.environ.items() if k != runs.OWNER_ENV}, "AARYA_DOCKERD_LOG": str(DOCKERD_LOG)},
+        capture_output=True, text=True,
         timeout=30, start_new_session=True, check=True)
     return int(launcher.stdout.strip())
 

@@ -15,14 +15,13 @@ through its own Toxiproxy proxy (`toxiproxy:<edge listen port>`), and the gatewa
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from stack import runs
 from stack.config import StackConfig
 from stack.render import render_template
 
@@ -40,10 +39,8 @@ NGINX_DIR_IN_CONTAINER = "/etc/aarya/nginx"
 
 
 def run_id_for(config: StackConfig) -> str:
-    """A stable id per run directory: the label value, and part of the Compose project and network names."""
-    slug = re.sub(r"[^a-z0-9]+", "-", config.run_dir.name.lower()).strip("-")[:24] or "run"
-    digest = hashlib.sha256(str(config.run_dir.resolve()).encode()).hexdigest()[:8]
-    return f"{slug}-{digest}"
+    """The run's id (stack/runs.py): the label value, and part of the Compose project and network names."""
+    return runs.run_id_for(config.run_dir)
 
 
 def component_names(config: StackConfig) -> list[str]:

@@ -271,6 +271,13 @@ def process_tree(pid: int) -> list[int]:
         return []
 
 
+def run_prefix(run_id: str) -> str:
+    """What the names of a run's cgroups start with: a driver names them `<run id>-<component>`
+    (`limit_memory(f"{run_id}-{component}", ...)`), so a dead run's cgroups are found by its id and
+    another run's are never touched."""
+    return f"{CGROUP_PREFIX}-{run_id}-"
+
+
 def limit_memory(name: str, pids: Iterable[int], limit_bytes: int) -> MemoryCgroup:
     """Create ``aarya-chaos-<name>``, set its hard limit, move every pid into it, return it.
 

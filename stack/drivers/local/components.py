@@ -24,6 +24,7 @@ from stack.binaries import Binaries
 from stack.config import StackConfig
 from stack.render import render_template
 from stack.toxiproxy import ProxySpec, ToxiproxyClient
+from stack.redis_client import NO_RETRY
 
 from .process import ManagedProcess
 
@@ -89,7 +90,8 @@ class Component:
         self.layout = layout
         self.binaries = binaries
         self.process = ManagedProcess(
-            self.name, self.command(), layout.log(self.name), env=self.env(), user=self.os_user()
+            self.name, self.command(), layout.log(self.name), env=self.env(), user=self.os_user(),
+            death_signal=self.stop_signal,
         )
 
     @property
@@ -230,7 +232,7 @@ class Redis(Component):
 
     def probe(self) -> object:
         client = redis.Redis(host=self.config.host, port=self.config.redis.port,
-                             socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S)
+                             socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S, retry=NO_RETRY)
         try:
             # While loading the AOF after a restart Redis answers PING with LOADING: not ready yet.
             return client.ping()

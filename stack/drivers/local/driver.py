@@ -32,9 +32,12 @@ from stack.binaries import Binaries, find_binaries
 from stack.config import StackConfig
 from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
 from stack.drivers.common import StackContext, check_ports_free, live_owner, read_run_state, write_run_state
+from stack import runs
+from stack.pgrestore import roll_back_interrupted_restore
 from stack.logtail import tail
 from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
+from stack.redis_client import NO_RETRY
 
 from . import cgroups
 from .components import Component, Gateway, Postgres, Redis, RunLayout, Service, Toxiproxy
@@ -46,6 +49,7 @@ OUTSIDE_CLIENT_ADDRESS = "127.0.0.66"  # the legitimate load comes from 127.0.0.
 
 log = logging.getLogger("aarya.driver")
 MONITOR_INTERVAL_S = 0.05
+UNIX_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with its terminating NUL
 SQL_ATTEMPTS = 5
 
 
@@ -54,6 +58,7 @@ class LocalDriver(StackContext):
                  binaries: Binaries | None = None) -> None:
         self.config = config
         self.fresh = fresh
+        self.run_id = runs.run_id_for(config.run_dir)
         self.layout = RunLayout(config.run_dir)
         self.binaries = binaries or find_binaries(config.tools_dir, install=install)
         self.components: dict[str, Component] = {}
@@ -117,8 +122,20 @@ class LocalDriver(StackContext):
         self.started = False
         if self.layout.state_file.exists():
             self.layout.state_file.unlink()
+        runs.unregister(self.config)
 
     def _claim_run_dir(self) -> None:
+        from stack.reaper import reap_dead_runs  # it stops dead runs with this driver: imported when used
+
+        socket = self.layout.pg_socket / f".s.PGSQL.{self.config.postgres.port}"
+        if len(str(socket).encode()) > UNIX_SOCKET_PATH_MAX:
+            raise ConfigError(f"run_dir {self.config.run_dir} is too long: PostgreSQL's socket {socket} would be "
+                              f"{len(str(socket).encode())} bytes, over the {UNIX_SOCKET_PATH_MAX} Linux allows; "
+                              "choose a shorter run_dir")
+
+        for report in reap_dead_runs():
+            log.warning("cleared a dead run before starting: %s", report.describe())
+        runs.register(self.config, "local")
         state = self._read_state()
         if state is not None:
             owner = live_owner(state)
@@ -131,6 +148,9 @@ class LocalDriver(StackContext):
                         self.layout.root, ", ".join(cleaned) or "nothing")
             self.layout.state_file.unlink()
         self._reap_orphan_postgres()
+        rolled_back = roll_back_interrupted_restore(self.layout.pgdata)
+        if rolled_back:
+            log.warning("%s", rolled_back)
         if self.fresh and self.layout.root.exists():
             shutil.rmtree(self.layout.root)
         self.layout.root.mkdir(parents=True, exist_ok=True)
@@ -304,7 +324,7 @@ class LocalDriver(StackContext):
         pid = self.component(name).process.pid()
         if pid is None:
             raise StackError(f"{name} is not running; cannot limit its memory")
-        cgroup = cgroups.limit_memory(f"{self.config.run_dir.name}-{name}", cgroups.process_tree(pid), limit_bytes)
+        cgroup = cgroups.limit_memory(f"{self.run_id}-{name}", cgroups.process_tree(pid), limit_bytes)
         self._cgroups[name] = cgroup
         return cgroup
 
@@ -383,7 +403,7 @@ class LocalDriver(StackContext):
 
     def redis(self) -> redis.Redis:
         return redis.Redis(host=self.config.host, port=self.config.redis.port, socket_timeout=2,
-                           socket_connect_timeout=2, decode_responses=True)
+                           socket_connect_timeout=2, decode_responses=True, retry=NO_RETRY)
 
     def pg_isready(self) -> tuple[int, str]:
         """The runbook's `pg_isready -U postgres`, over TCP: (exit code, output)."""

@@ -11,7 +11,6 @@ It is in a session of its own (stopped as a process group) and dies with the pro
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -24,6 +23,7 @@ import httpx
 from aarya_chaos.errors import ConfigError, StackError
 from stack.logtail import tail
 from stack.ports import free_port
+from stack.runs import dying_with_owner
 from stack.waits import wait_until
 
 from .components import Service
@@ -42,14 +42,6 @@ def instance_command(command: list[str], port: int) -> list[str]:
     except (ValueError, IndexError):
         raise StackError(f"no --port in the service's command {command}") from None
     return result
-
-
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when the process that started it dies (even by SIGKILL)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 @dataclass
@@ -81,8 +73,8 @@ class LocalInstances:
         log_path = service.layout.logs / f"{service.name}-{instance}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as out, interrupts_held():
-            popen = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=full_env, start_new_session=True, preexec_fn=_die_with_parent)
+            popen = subprocess.Popen(dying_with_owner(command, signal.SIGTERM), stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=full_env, start_new_session=True)
             started = Instance(service.name, instance, popen, port, config.url(port))
             self._running[instance] = started
         log.info("started %s instance %s on port %d (pid %d)", service.name, instance, port, popen.pid)

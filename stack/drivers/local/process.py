@@ -19,6 +19,8 @@ from types import FrameType
 
 import psutil
 
+from stack import runs
+
 log = logging.getLogger("aarya.process")
 
 
@@ -41,8 +43,6 @@ class ProcessRecord:
 
 
 _Handler = Callable[[int, FrameType | None], object] | int | None
-
-
 @contextmanager
 def interrupts_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM until the block ends, then deliver the first that came.
@@ -101,6 +101,7 @@ class ManagedProcess:
         cwd: Path | None = None,
         user: str | None = None,
         pid_lookup: Callable[[], int | None] | None = None,
+        death_signal: int = signal.SIGTERM,
     ) -> None:
         self.name = name
         self.command = list(command)
@@ -111,6 +112,7 @@ class ManagedProcess:
         # For servers that another tool may restart behind our back (PostgreSQL via pg_ctl in
         # scripts/recover), the real pid comes from their pid file.
         self.pid_lookup = pid_lookup
+        self.death_signal = death_signal  # what it gets when its owner dies (its own clean-stop signal)
         self.popen: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
 
@@ -121,11 +123,11 @@ class ManagedProcess:
                       f"{' '.join(self.command)}\n".encode())
             out.flush()
             self.popen = subprocess.Popen(
-                self.command,
+                runs.dying_with_owner(self.command, self.death_signal),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=self.env,
+                env=runs.with_owner_mark(self.env),
                 cwd=self.cwd,
                 user=self.user if self.user and os.geteuid() == 0 else None,
                 start_new_session=True,
