@@ -4,7 +4,8 @@
 setup:
 	./scripts/bootstrap
 
-# Self-tests (unit tests of the engine, integration tests against the real stack on loopback) and every
+# Self-tests (unit tests of the engine, integration tests against the real stack on loopback, the crash
+# matrix: runners killed with SIGKILL in every phase, then `heal` and `down` must leave nothing) and every
 # runbook scenario with its negative control, which must fail its checks; then the bite mutants that stand
 # for the controls a configuration cannot express (a code change: a doubled charge, a made-up order, SQL
 # built by string formatting, a refused checkout that happened), which must be killed; then every

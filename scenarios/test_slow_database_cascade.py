@@ -5,7 +5,7 @@ load on the database").
              stays open (a batch job stuck mid-transaction), and 100 ms of latency on commerce's link to
              PostgreSQL (Toxiproxy `commerce__postgres`). Checkout needs those rows: its
              INSERT INTO order_items checks the foreign key to products with FOR KEY SHARE, which waits for
-             the FOR UPDATE lock until the services' lock_timeout (1 s) gives up. Landed when the blocker is
+             the FOR UPDATE lock until the services' lock_timeout (0.5 s) gives up. Landed when the blocker is
              idle in transaction holding the rows (a FOR KEY SHARE NOWAIT probe is refused) and the toxic is
              present. The fault is held at least 10 s (an operator's reaction) before the recovery, long
              enough for a queue to build if the timeouts do not stop it.
@@ -39,8 +39,10 @@ Targets (the runbook gives none for 7.1):
   - unlocked endpoints >= 95% successful during the fault.
   - no answer slower than 4.9 s: the shoppers give up at 5 s (locust's network_timeout), so a later answer
     is a hang to them (and a bound at or above it could not see one). A blocked checkout needs
-    lock_timeout (1 s) + ~10 round trips through the toxic (1 s) + its wait for a pool connection (at most
-    the pool timeout, 2 s): 4 s. With only the 3 s statement_timeout to stop a lock wait, blocked checkouts
+    lock_timeout (0.5 s) + ~10 round trips through the toxic (1 s) + its wait for a pool connection (at most
+    the pool timeout, 2 s, in practice the time other blocked checkouts hold theirs): the slowest answered
+    after 3.3 to 3.7 s (two local runs). At a lock_timeout of 1 s they reached 4.6 s on both drivers, and
+    5.0 s once on a busy machine (docker, 2026-12-07): too close to the shoppers' patience. With only the 3 s statement_timeout to stop a lock wait, blocked checkouts
     held commerce's 8 connections 3 s each, the pool queue grew, and a fault held 10 s (or the 15 s of the
     control) pushed answers past 5 s: the reference stack's lock_timeout is that finding's fix.
   - statements waiting on the lock: at most one per checkout request the clients sent (a bound the pool does

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from stack.runs import dying_with_owner
+
 __all__ = ["CLEANUP_TIMEOUT_S", "STOP_GRACE_S", "PytestCall", "RunCommand", "RunPytest", "Terminated", "run_command",
            "run_pytest", "sigterm_as_interrupt", "signals_deferred", "stop_group"]
 
@@ -51,8 +53,10 @@ def run_pytest(call: PytestCall) -> int | None:
     """Run the child pytest in its own session, output to its log; stop its group on timeout or interrupt."""
     call.log.parent.mkdir(parents=True, exist_ok=True)
     with call.log.open("ab") as log:
-        process = subprocess.Popen(list(call.argv), cwd=call.cwd, env=dict(call.env), stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # SIGINT when bite dies, even by SIGKILL: the child heals and stops its stack as on Ctrl-C
+        process = subprocess.Popen(dying_with_owner(call.argv, signal.SIGINT), cwd=call.cwd, env=dict(call.env),
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
         try:
             return process.wait(timeout=call.timeout_s)
         except subprocess.TimeoutExpired:

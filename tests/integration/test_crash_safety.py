@@ -156,6 +156,10 @@ def test_a_killed_runner_leaves_nothing_heal_and_down_cannot_clear(
         said = (out / "ready").read_text()
         time.sleep(1.0)  # what the kernel's parent-death signals leave, once they have taken effect
         before = reaper.what_is_left(entry)
+        if phase == "steady":
+            listed = cli(bystander, "runs")
+            assert listed.returncode == 0 and str(config.run_dir) in listed.stdout and "dead" in listed.stdout, \
+                listed.stdout
 
         heal = cli(bystander, "heal")
         down = cli(bystander, "down")

@@ -21,8 +21,10 @@ class ServiceSettings(BaseSettings):
     db_statement_timeout_ms: int = 3000
     # A statement waiting on a row lock gives up after this (0: never): a lock held by a stuck batch job must
     # not hold the pool's connections for a whole statement_timeout each. Found by 7.1 held for 10 s: with
-    # only the 3 s statement_timeout, blocked checkouts filled commerce's pool and every request queued.
-    db_lock_timeout_ms: int = 1000
+    # only the 3 s statement_timeout, blocked checkouts filled commerce's pool and every request queued. At
+    # 1 s a blocked checkout still answered after 3.5 to 4.6 s (the lock wait, its round trips, its wait for
+    # a pool connection that other blocked checkouts held), a few tenths from the shoppers' 5 s patience.
+    db_lock_timeout_ms: int = 500
     db_connect_timeout_s: int = 2
 
     redis_url: str | None = None
