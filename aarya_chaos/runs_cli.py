@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from stack import runs
 from stack.config import StackConfig
@@ -40,20 +39,23 @@ def add_run_commands(sub: Any) -> None:
 
 
 def cmd_runs(config: StackConfig, args: argparse.Namespace) -> int:
+    """One line per run, never cut short (a CI log is read with grep): state, kind, driver, owner, start,
+    run dir, gateway."""
     found = runs.entries()
     bad = runs.unreadable()
     if not found and not bad:
-        console.print(f"no runs recorded in {runs.runs_dir()}")
+        console.print(f"no runs recorded in {runs.runs_dir()}", markup=False, highlight=False)
         return 0
-    table = Table("run dir", "kind", "driver", "owner", "state", "started", "gateway")
     for entry in found:
-        state = "[green]running[/green]" if entry.alive() else "[red]dead[/red]: `aarya-chaos down` clears it"
-        table.add_row(str(entry.run_dir), entry.kind, entry.driver, str(entry.owner.pid), state,
-                      datetime.fromtimestamp(entry.started).strftime("%Y-%m-%d %H:%M:%S"),
-                      entry.config.gateway_url)
-    console.print(table)
+        state = "running" if entry.alive() else "dead   "
+        started = datetime.fromtimestamp(entry.started).strftime("%Y-%m-%d %H:%M:%S")
+        console.print(f"{state}  {entry.kind:11} {entry.driver:6} pid {entry.owner.pid:<7} {started}  {entry.run_dir}  "
+                      f"{entry.config.gateway_url}", markup=False, highlight=False)
+    if any(not e.alive() for e in found):
+        console.print("dead runs: `aarya-chaos down` clears them (`--run DIR` one of them)", markup=False,
+                      highlight=False)
     for line in bad:
-        err.print(f"[yellow]unreadable, left in place:[/yellow] {line}", markup=True, highlight=False)
+        err.print(f"unreadable, left in place: {line}", markup=False, highlight=False)
     return 0
 
 

@@ -171,6 +171,10 @@ def test_a_child_started_by_the_main_thread_dies_with_its_owner(tmp_path: Path) 
                              cwd=Path(__file__).resolve().parents[2])
     assert owner.stdout is not None
     child = int(owner.stdout.readline())
+    # setpriv sets the signal, then execs the command: before that exec an owner's death goes unnoticed (the
+    # registry's owner mark is what finds such a child)
+    wait_until("child", "its exec past setpriv", lambda: "time.sleep(60)" in " ".join(psutil.Process(child).cmdline()),
+               timeout_s=10)
     owner.kill()
     owner.wait()
     owner.stdout.close()
@@ -182,3 +186,18 @@ def _running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_runs_lists_each_run_on_one_whole_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from aarya_chaos.cli import main
+
+    run_dir = tmp_path / ("a-run-dir-with-a-long-name-" * 3)
+    owner_that_dies(tmp_path, run_dir)
+    mine = runs.register(load_config(run_dir=tmp_path / "mine"), "local")
+    assert main(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    dead = next(line for line in lines if str(run_dir) in line)  # never cut short, never wrapped
+    assert dead.startswith("dead") and " pytest " in dead and " local " in dead
+    living = next(line for line in lines if str(mine.run_dir) in line)
+    assert living.startswith("running") and f"pid {os.getpid()}" in living
+    assert "aarya-chaos down" in lines[-1]
