@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,3 +206,40 @@ def test_the_next_scenario_run_after_a_crash_passes_without_heal_or_down(tmp_pat
                             env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert runs.find(config.run_dir) is None
+
+
+def test_down_run_dir_stops_a_living_pytest_run_and_the_session_ends(bystander: Path, tmp_path: Path) -> None:
+    """`aarya-chaos down --run DIR` on a living run asks its owner to stop (SIGTERM): a pytest run must end
+    its session there, tearing its stack down, not fail the test at hand and go on with the next."""
+    config = crash_config("local")
+    (tmp_path / "stack.toml").write_text(config.to_toml())
+    (tmp_path / "test_long.py").write_text(textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+
+        def test_holds_the_stack(stack):
+            Path({str(tmp_path / "up")!r}).write_text("up")
+            time.sleep(300)
+
+        def test_never_runs(stack):
+            Path({str(tmp_path / "next")!r}).write_text("ran")
+    """))
+    env = {k: v for k, v in os.environ.items() if k not in ("AARYA_CONFIG", runs.OWNER_ENV)}
+    session = subprocess.Popen([sys.executable, "-m", "pytest", str(tmp_path / "test_long.py"), "-p", "fixtures.plugin",
+                                "--stack-config", str(tmp_path / "stack.toml"), "--reports-dir", str(tmp_path / "r"),
+                                "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path)], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until("pytest run", str(tmp_path / "up"), (tmp_path / "up").exists, timeout_s=120,
+                   still_alive=lambda: None if session.poll() is None else f"pytest exited {session.returncode}")
+        entry = runs.find(config.run_dir)
+        assert entry is not None and entry.alive() and entry.kind == "pytest"
+        down = cli(bystander, "down", "--run", str(config.run_dir))
+        assert down.returncode == 0 and f"stopped the stack in {config.run_dir}" in down.stdout, down.stdout
+        output, _ = session.communicate(timeout=60)
+        assert session.returncode != 0 and not (tmp_path / "next").exists(), output[-2000:]
+        assert reaper.what_is_left(entry) == []
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.communicate()
