@@ -494,9 +494,15 @@ class DockerDriver(StackContext):
     def toxiproxy(self) -> ToxiproxyClient:
         return ToxiproxyClient(self.config.url(self.config.toxiproxy.port))
 
+    def admin_conninfo(self, database: str | None = None) -> str:
+        """The superuser's connection through the port published on 127.0.0.1 (not through Toxiproxy)."""
+        pg = self.config.postgres
+        return (f"host={self.config.host} port={pg.port} dbname={database or pg.database} user={pg.superuser} "
+                f"password={pg.superuser_password} connect_timeout=5")
+
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """SQL as the superuser through the port published on 127.0.0.1 (not through Toxiproxy)."""
-        with psycopg.connect(f"{self.config.admin_dsn} connect_timeout=5", autocommit=True) as conn:
+        with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
             cursor = conn.execute(query, params)
             return cursor.fetchall() if cursor.description else []
 

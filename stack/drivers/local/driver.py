@@ -385,6 +385,12 @@ class LocalDriver(StackContext):
     def toxiproxy(self) -> ToxiproxyClient:
         return ToxiproxyClient(self.components["toxiproxy"].endpoint)
 
+    def admin_conninfo(self, database: str | None = None) -> str:
+        """The superuser's connection over PostgreSQL's Unix socket (the operator's path, not through Toxiproxy)."""
+        pg = self.components["postgres"]
+        assert isinstance(pg, Postgres)
+        return pg.admin_conninfo(database)
+
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run SQL as the superuser over the Unix socket (the operator's path, not through Toxiproxy)."""
         pg = self.components["postgres"]
