@@ -12,7 +12,8 @@ import psutil
 import psycopg
 import pytest
 
-from aarya_chaos import runbook_check as rc
+from aarya_chaos.runbook_check.engine import check_runbook
+from aarya_chaos.runbook_check.report import CommandCheck, Report
 from stack.config import StackConfig
 from stack.drivers.local import LocalDriver
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 RUNBOOKS = Path(__file__).resolve().parents[1] / "data" / "runbooks"
 
 
-def by_line(report: rc.Report) -> dict[int, rc.CommandCheck]:
+def by_line(report: Report) -> dict[int, CommandCheck]:
     return {c.line: c for c in report.checks}
 
 
@@ -38,7 +39,7 @@ def scratch_servers() -> list[psutil.Process]:
 
 
 def test_planted_mistakes_are_caught_live(stack: LocalDriver) -> None:
-    report = rc.check_runbook(RUNBOOKS / "planted.md", "live", stack.config)
+    report = check_runbook(RUNBOOKS / "planted.md", "live", stack.config)
     checks = by_line(report)
     assert report.mode == "live"
 
@@ -69,7 +70,7 @@ def test_planted_mistakes_are_caught_live(stack: LocalDriver) -> None:
 
 
 def test_good_runbook_is_all_ok_live(stack: LocalDriver) -> None:
-    report = rc.check_runbook(RUNBOOKS / "good.md", "live", stack.config)
+    report = check_runbook(RUNBOOKS / "good.md", "live", stack.config)
     assert [(c.line, c.result) for c in report.checks if c.result != "ok"] == []
     assert "evicted_keys:" in by_line(report)[13].why
 
@@ -96,7 +97,7 @@ def canaries(stack: LocalDriver) -> Iterator[dict[str, object]]:
 
 
 def test_writes_and_side_effects_never_run_live(stack: LocalDriver, canaries: dict[str, object]) -> None:
-    report = rc.check_runbook(RUNBOOKS / "writes.md", "live", stack.config)
+    report = check_runbook(RUNBOOKS / "writes.md", "live", stack.config)
     checks = by_line(report)
 
     session = canaries["session"]
@@ -127,7 +128,7 @@ def test_writes_and_side_effects_never_run_live(stack: LocalDriver, canaries: di
 
 def test_company_runbook_live(stack: LocalDriver, gateway: httpx.Client, shopper: object) -> None:
     gateway.get("/products")  # an access-log line with an upstream address; `shopper` logged in once
-    report = rc.check_runbook(RUNBOOKS / "failure-scenarios-and-recovery.md", "live", stack.config)
+    report = check_runbook(RUNBOOKS / "failure-scenarios-and-recovery.md", "live", stack.config)
     fails = {c.line: c.why for c in report.checks if c.result == "fails"}
     warnings = {c.line: c.why for c in report.checks if c.result == "warning"}
     assert sorted(fails) == [48, 90, 367, 383, 432, 577, 647]

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from aarya_chaos import runbook_check as rc
+from aarya_chaos.runbook_check.cli import main
+from aarya_chaos.runbook_check.context import Context
+from aarya_chaos.runbook_check.curl import CurlCall, check_curl, parse_curl
+from aarya_chaos.runbook_check.engine import check_command, check_python, check_runbook
+from aarya_chaos.runbook_check.markdown import CodeBlock, parse_markdown
+from aarya_chaos.runbook_check.redis_check import builtin_spec, parse_redis_cli
+from aarya_chaos.runbook_check.redis_grammar import check_redis_grammar
+from aarya_chaos.runbook_check.report import CommandCheck, Finding, Report
+from aarya_chaos.runbook_check.shell import ShellCommand, lex, split_commands, unwrap
+from aarya_chaos.runbook_check.sql import classify_sql, parse_psql, split_sql, sql_functions, static_sql_problems
 from stack.config import StackConfig, load_config
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "data" / "runbooks"
@@ -18,12 +27,12 @@ def config() -> StackConfig:
     return load_config()
 
 
-def by_line(report: rc.Report) -> dict[int, rc.CommandCheck]:
+def by_line(report: Report) -> dict[int, CommandCheck]:
     return {c.line: c for c in report.checks}
 
 
-def static(name: str, config: StackConfig) -> rc.Report:
-    return rc.check_runbook(RUNBOOKS / name, "static", config)
+def static(name: str, config: StackConfig) -> Report:
+    return check_runbook(RUNBOOKS / name, "static", config)
 
 
 # -- the planted runbook ----------------------------------------------------------------------------
@@ -81,7 +90,7 @@ def test_writes_are_never_called_ok_in_a_dry_run(config: StackConfig) -> None:
 
 
 def test_main_exits_1_when_a_command_fails_and_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    code = rc.main([str(RUNBOOKS / "planted.md"), "--dry-run"])
+    code = main([str(RUNBOOKS / "planted.md"), "--dry-run"])
     out = capsys.readouterr().out
     assert code == 1
     for header in ("section", "line", "command", "kind", "result", "why"):
@@ -91,11 +100,11 @@ def test_main_exits_1_when_a_command_fails_and_prints_a_table(capsys: pytest.Cap
 
 
 def test_main_exits_0_when_nothing_fails(capsys: pytest.CaptureFixture[str]) -> None:
-    assert rc.main([str(RUNBOOKS / "good.md"), "--dry-run"]) == 0
+    assert main([str(RUNBOOKS / "good.md"), "--dry-run"]) == 0
 
 
 def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
-    assert rc.main([str(RUNBOOKS / "planted.md"), "--dry-run", "--json"]) == 1
+    assert main([str(RUNBOOKS / "planted.md"), "--dry-run", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["mode"] == "static" and data["counts"]["fails"] == 5
     assert {c["line"] for c in data["checks"] if c["result"] == "fails"} == {15, 35, 38, 50, 68}
@@ -105,7 +114,7 @@ def test_without_a_stack_it_checks_statically_and_says_what_it_could_not_check(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "aarya-chaos.toml"
     config.write_text(f'run_dir = "{tmp_path / "run"}"\n')
-    code = rc.main([str(RUNBOOKS / "good.md"), "--config", str(config)])
+    code = main([str(RUNBOOKS / "good.md"), "--config", str(config)])
     out = capsys.readouterr().out
     assert code == 0
     assert "static checks only (no stack recorded in" in out
@@ -116,7 +125,7 @@ def test_without_a_stack_it_checks_statically_and_says_what_it_could_not_check(
 def test_live_without_a_stack_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "aarya-chaos.toml"
     config.write_text(f'run_dir = "{tmp_path / "run"}"\n')
-    assert rc.main([str(RUNBOOKS / "good.md"), "--live", "--config", str(config)]) == 2
+    assert main([str(RUNBOOKS / "good.md"), "--live", "--config", str(config)]) == 2
     assert "--live: no stack recorded" in capsys.readouterr().err
 
 
@@ -133,18 +142,18 @@ def test_bad_input_gives_a_clear_message_and_exit_2(tmp_path: Path, capsys: pyte
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
-    assert rc.main([str(path), "--dry-run"]) == 2
+    assert main([str(path), "--dry-run"]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_a_runbook_without_commands_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert rc.main([str(RUNBOOKS / "no_commands.md"), "--dry-run"]) == 2
+    assert main([str(RUNBOOKS / "no_commands.md"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "no commands to check" in err and "1 python, 1 markdown" in err
 
 
 def test_a_directory_is_not_a_runbook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert rc.main([str(tmp_path), "--dry-run"]) == 2
+    assert main([str(tmp_path), "--dry-run"]) == 2
     assert "not a file" in capsys.readouterr().err
 
 
@@ -176,7 +185,7 @@ def test_company_runbook_findings(config: StackConfig) -> None:
 
 def test_sections_and_fences() -> None:
     text = "# Runbook\n## 1. Database\n### 1.2 Pool\n```bash\nls\n```\n### ---\n## 44.1 Streams\n~~~sql\nSELECT 1;\n~~~\n"
-    blocks, structure = rc.parse_markdown(text)
+    blocks, structure = parse_markdown(text)
     assert [(b.section, b.lang, b.first_line, b.lines) for b in blocks] == [
         ("1.2", "bash", 5, ("ls",)), ("44.1", "sql", 10, ("SELECT 1;",))]
     assert structure[0] == "line 7: heading '### ---' has no title"
@@ -200,7 +209,7 @@ def test_split_commands_joins_continuations_quotes_and_heredocs() -> None:
         "docker logs c --tail=5 |",
         "  grep -i error  # trailing comment",
     )
-    commands = rc.split_commands(rc.CodeBlock("9.9", "bash", 100, lines))
+    commands = split_commands(CodeBlock("9.9", "bash", 100, lines))
     assert [(c.line, c.comment) for c in commands] == [(101, "count them"), (105, ""), (108, ""), (112, "")]
     assert commands[0].text == 'psql -c "\nSELECT 1;\n"'
     assert commands[1].text == "curl -X POST -d '{}' $URL"
@@ -209,7 +218,7 @@ def test_split_commands_joins_continuations_quotes_and_heredocs() -> None:
 
 
 def test_lex_keeps_command_substitutions_in_one_word() -> None:
-    pipelines = rc.lex("./recover.sh /d/p_$(ls -t /d/p*.gz | head -1) && echo 'a | b' \"c\" 2>&1 | grep -c x")
+    pipelines = lex("./recover.sh /d/p_$(ls -t /d/p*.gz | head -1) && echo 'a | b' \"c\" 2>&1 | grep -c x")
     assert len(pipelines) == 2
     assert pipelines[0][0].argv == ["./recover.sh", "/d/p_$(ls -t /d/p*.gz | head -1)"]
     assert pipelines[1][0].argv == ["echo", "a | b", "c"]
@@ -217,10 +226,10 @@ def test_lex_keeps_command_substitutions_in_one_word() -> None:
 
 
 def test_unwrap_docker_exec() -> None:
-    assert rc.unwrap(["docker", "exec", "-it", "aarya_redis", "redis-cli", "ping"]) == (["redis-cli", "ping"], "aarya_redis")
-    assert rc.unwrap(["docker", "exec", "-e", "A=1", "-u", "root", "c", "ps"]) == (["ps"], "c")
-    assert rc.unwrap(["docker-compose", "exec", "-T", "commerce", "python", "-c", "1"]) == (["python", "-c", "1"], "commerce")
-    assert rc.unwrap(["sudo", "iptables", "-L"]) == (["iptables", "-L"], None)
+    assert unwrap(["docker", "exec", "-it", "aarya_redis", "redis-cli", "ping"]) == (["redis-cli", "ping"], "aarya_redis")
+    assert unwrap(["docker", "exec", "-e", "A=1", "-u", "root", "c", "ps"]) == (["ps"], "c")
+    assert unwrap(["docker-compose", "exec", "-T", "commerce", "python", "-c", "1"]) == (["python", "-c", "1"], "commerce")
+    assert unwrap(["sudo", "iptables", "-L"]) == (["iptables", "-L"], None)
 
 
 # -- SQL -------------------------------------------------------------------------------------------
@@ -228,7 +237,7 @@ def test_unwrap_docker_exec() -> None:
 
 def test_split_sql_respects_strings_dollar_quotes_and_comments() -> None:
     text = "SELECT ';' AS x; -- a; comment\nDO $$ BEGIN PERFORM 1; END $$; SELECT 'it''s';"
-    assert rc.split_sql(text) == ["SELECT ';' AS x", "-- a; comment\nDO $$ BEGIN PERFORM 1; END $$", "SELECT 'it''s'"]
+    assert split_sql(text) == ["SELECT ';' AS x", "-- a; comment\nDO $$ BEGIN PERFORM 1; END $$", "SELECT 'it''s'"]
 
 
 @pytest.mark.parametrize("sql, category, effects", [
@@ -247,35 +256,35 @@ def test_split_sql_respects_strings_dollar_quotes_and_comments() -> None:
     ("\\dt", "meta", ()),
 ])
 def test_classify_sql(sql: str, category: str, effects: tuple[str, ...]) -> None:
-    statement = rc.classify_sql(sql)
+    statement = classify_sql(sql)
     assert (statement.category, statement.side_effects) == (category, effects)
 
 
 def test_functions_found_are_calls_not_keywords_or_tables() -> None:
     sql = ("SELECT pid, now() - query_start AS d, coalesce(x, 1) FROM pg_stat_activity "
            "WHERE pid IN (SELECT unnest(pg_blocking_pids(42))) AND query_start > interval '5 minutes'")
-    assert rc.sql_functions(sql) == ["now", "unnest", "pg_blocking_pids"]
-    assert rc.sql_functions("INSERT INTO t (a, b) VALUES (1, 2)") == []
+    assert sql_functions(sql) == ["now", "unnest", "pg_blocking_pids"]
+    assert sql_functions("INSERT INTO t (a, b) VALUES (1, 2)") == []
 
 
 def test_placeholders_become_parameters() -> None:
-    statement = rc.classify_sql("SELECT pg_terminate_backend(<blocking_pid>) WHERE <blocking_pid> > <min pid>")
+    statement = classify_sql("SELECT pg_terminate_backend(<blocking_pid>) WHERE <blocking_pid> > <min pid>")
     assert statement.placeholders == ("<blocking_pid>", "<min pid>")
     assert statement.parameterised() == ("SELECT pg_terminate_backend($1) WHERE $1 > $2", 2)
 
 
 def test_static_sql_problems() -> None:
-    assert rc.static_sql_problems(rc.classify_sql("SELECT cancel_backend(1)")) == [
+    assert static_sql_problems(classify_sql("SELECT cancel_backend(1)")) == [
         "function cancel_backend() does not exist in PostgreSQL; did you mean pg_cancel_backend()?"]
-    assert rc.static_sql_problems(rc.classify_sql("SELECT (1")) == ["unbalanced parentheses"]
-    assert rc.static_sql_problems(rc.classify_sql("SELECT 'x")) == ["unterminated string literal"]
-    assert rc.static_sql_problems(rc.classify_sql("SELECT my_function(1)")) == []  # unknown: not judged statically
+    assert static_sql_problems(classify_sql("SELECT (1")) == ["unbalanced parentheses"]
+    assert static_sql_problems(classify_sql("SELECT 'x")) == ["unterminated string literal"]
+    assert static_sql_problems(classify_sql("SELECT my_function(1)")) == []  # unknown: not judged statically
 
 
 def test_psql_arguments() -> None:
-    call = rc.parse_psql(["psql", "-U", "postgres", "-d", "aarya", "-c", "SELECT 1", "--command=SELECT 2"])
+    call = parse_psql(["psql", "-U", "postgres", "-d", "aarya", "-c", "SELECT 1", "--command=SELECT 2"])
     assert (call.commands, call.database, call.user) == (["SELECT 1", "SELECT 2"], "aarya", "postgres")
-    assert rc.parse_psql(["psql", "shop", "admin", "-f", "x.sql"]).database == "shop"
+    assert parse_psql(["psql", "shop", "admin", "-f", "x.sql"]).database == "shop"
 
 
 # -- Redis -------------------------------------------------------------------------------------------
@@ -292,9 +301,9 @@ def test_psql_arguments() -> None:
 ])
 def test_valid_redis_commands(command: str) -> None:
     words = command.split()
-    spec, used = rc._static_spec(words)
+    spec, used = builtin_spec(words)
     assert spec is not None
-    assert rc.check_redis_grammar(spec, words[used:]) == []
+    assert check_redis_grammar(spec, words[used:]) == []
 
 
 @pytest.mark.parametrize("command, message", [
@@ -310,57 +319,57 @@ def test_valid_redis_commands(command: str) -> None:
 ])
 def test_invalid_redis_commands(command: str, message: str) -> None:
     words = command.split()
-    spec, used = rc._static_spec(words)
+    spec, used = builtin_spec(words)
     assert spec is not None
-    problems = rc.check_redis_grammar(spec, words[used:])
+    problems = check_redis_grammar(spec, words[used:])
     assert any(message in p for p in problems), problems
 
 
 def test_redis_cli_options_and_modes() -> None:
-    assert rc.parse_redis_cli(["redis-cli", "-h", "x", "-p", "1", "--raw", "INFO", "stats"]).words == ["INFO", "stats"]
-    assert rc.parse_redis_cli(["redis-cli", "--bigkeys"]).mode == "--bigkeys"
-    assert rc.parse_redis_cli(["redis-cli", "-n", "2", "--scan", "--pattern", "cache:*"]).mode == "--scan"
+    assert parse_redis_cli(["redis-cli", "-h", "x", "-p", "1", "--raw", "INFO", "stats"]).words == ["INFO", "stats"]
+    assert parse_redis_cli(["redis-cli", "--bigkeys"]).mode == "--bigkeys"
+    assert parse_redis_cli(["redis-cli", "-n", "2", "--scan", "--pattern", "cache:*"]).mode == "--scan"
 
 
 # -- curl, python, shell ---------------------------------------------------------------------------------
 
 
 def test_curl_parsing() -> None:
-    assert rc.parse_curl(["curl", "-f", "http://localhost:8010/health"]) == rc.CurlCall(
+    assert parse_curl(["curl", "-f", "http://localhost:8010/health"]) == CurlCall(
         "http://localhost:8010/health", "GET", True, [])
-    call = rc.parse_curl(["curl", "-X", "POST", "-H", "a: b", "-d", "{}", "$HOOK"])
+    call = parse_curl(["curl", "-X", "POST", "-H", "a: b", "-d", "{}", "$HOOK"])
     assert (call.url, call.method, call.fail) == ("$HOOK", "POST", False)
-    assert rc.parse_curl(["curl", "-sfI", "https://x/y"]).method == "HEAD"
-    assert rc.parse_curl(["curl", "-sf", "http://a"]).fail
+    assert parse_curl(["curl", "-sfI", "https://x/y"]).method == "HEAD"
+    assert parse_curl(["curl", "-sf", "http://a"]).fail
 
 
 def test_curl_ports_are_mapped_through_the_config(tmp_path: Path) -> None:
     shifted = load_config().with_port_offset(1200, run_dir=tmp_path)
-    ctx = rc.Context(shifted, None, "--dry-run")
-    check = rc.CommandCheck("3.2", 1, "curl", "curl")
-    rc.check_curl(check, ["curl", "-f", "http://localhost:8010/health"], ctx)
-    assert check.findings == [rc.Finding("dry-run", "GET http://127.0.0.1:9210/health (commerce at :9210 "
+    ctx = Context(shifted, None, "--dry-run")
+    check = CommandCheck("3.2", 1, "curl", "curl")
+    check_curl(check, ["curl", "-f", "http://localhost:8010/health"], ctx)
+    assert check.findings == [Finding("dry-run", "GET http://127.0.0.1:9210/health (commerce at :9210 "
                                                     "(the runbook's :8010)); not sent (dry run)")]
-    away = rc.CommandCheck("8.1", 1, "curl", "curl")
-    rc.check_curl(away, ["curl", "-f", "https://api.yourdomain.com/health"], ctx)
+    away = CommandCheck("8.1", 1, "curl", "curl")
+    check_curl(away, ["curl", "-f", "https://api.yourdomain.com/health"], ctx)
     assert away.result == "not runnable" and "never contacted" in away.why
-    nowhere = rc.CommandCheck("8.1", 1, "curl", "curl")
-    rc.check_curl(nowhere, ["curl", "http://localhost:9999/"], ctx)
+    nowhere = CommandCheck("8.1", 1, "curl", "curl")
+    check_curl(nowhere, ["curl", "http://localhost:9999/"], ctx)
     assert nowhere.result == "fails" and "nothing of the stack listens on port 9999" in nowhere.why
 
 
 def test_python_inline_code() -> None:
-    check = rc.CommandCheck("3.2", 1, "python", "python")
-    rc.check_python(check, ["python", "-c", "import os\nimport no_such_module_here\nprint(os.sep)"], "aarya_commerce")
+    check = CommandCheck("3.2", 1, "python", "python")
+    check_python(check, ["python", "-c", "import os\nimport no_such_module_here\nprint(os.sep)"], "aarya_commerce")
     assert check.result == "warning" and "no_such_module_here" in check.why
-    broken = rc.CommandCheck("3.2", 1, "python", "python")
-    rc.check_python(broken, ["python", "-c", "print('x'"], None)
+    broken = CommandCheck("3.2", 1, "python", "python")
+    check_python(broken, ["python", "-c", "print('x'"], None)
     assert broken.result == "fails" and "does not compile" in broken.why
 
 
-def _shell(text: str, later: tuple[str, ...] = ()) -> rc.CommandCheck:
-    ctx = rc.Context(load_config(), None, "--dry-run")
-    return rc.check_command(rc.ShellCommand("x", 1, text), [rc.ShellCommand("x", 2, t) for t in later], ctx)
+def _shell(text: str, later: tuple[str, ...] = ()) -> CommandCheck:
+    ctx = Context(load_config(), None, "--dry-run")
+    return check_command(ShellCommand("x", 1, text), [ShellCommand("x", 2, t) for t in later], ctx)
 
 
 def test_doubled_paths() -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
 import pytest
 
-from aarya_chaos import runbook_check as rc
+from aarya_chaos.runbook_check.context import Context
+from aarya_chaos.runbook_check.engine import check_command
+from aarya_chaos.runbook_check.grep import alternatives, compile_grep, parse_grep, translate
+from aarya_chaos.runbook_check.report import CommandCheck
+from aarya_chaos.runbook_check.shell import ShellCommand
 from stack.config import load_config
 
 LINES = [
@@ -33,7 +38,7 @@ PATTERNS = [
 @pytest.mark.parametrize("flags, pattern", PATTERNS)
 def test_translation_agrees_with_gnu_grep(flags: str, pattern: str) -> None:
     argv = ["grep", *([flags] if flags else []), pattern]
-    regex, _ = rc.compile_grep(rc.parse_grep(argv))
+    regex, _ = compile_grep(parse_grep(argv))
     for line in LINES:
         real = subprocess.run([*argv[:1], "-q", *argv[1:]], input=line + "\n", text=True,
                               capture_output=True).returncode == 0
@@ -41,31 +46,31 @@ def test_translation_agrees_with_gnu_grep(flags: str, pattern: str) -> None:
 
 
 def test_notes_name_operators_grep_reads_literally() -> None:
-    assert rc.translate("timeout|timed out", "bre")[1] == [
+    assert translate("timeout|timed out", "bre")[1] == [
         "`|` is a literal character in a basic regex (grep without -E)"]
-    assert rc.translate("slow\\|lag\\|behind", "bre")[1] == []
-    assert "literal `|` in an extended regex" in rc.translate("a\\|b", "ere")[1][0]
-    assert "`+` is a literal" in rc.translate("[0-9]+", "bre")[1][0]
-    assert rc.translate("timeout|timed out", "ere")[1] == []
+    assert translate("slow\\|lag\\|behind", "bre")[1] == []
+    assert "literal `|` in an extended regex" in translate("a\\|b", "ere")[1][0]
+    assert "`+` is a literal" in translate("[0-9]+", "bre")[1][0]
+    assert translate("timeout|timed out", "ere")[1] == []
 
 
 def test_grep_options() -> None:
-    call = rc.parse_grep(["grep", "-oE", "-e", "a", "--regexp=b", "-A3", "file"])
+    call = parse_grep(["grep", "-oE", "-e", "a", "--regexp=b", "-A3", "file"])
     assert (call.patterns, call.syntax, call.only_matching, call.files) == (["a", "b"], "ere", True, ["file"])
-    assert rc.parse_grep(["egrep", "x"]).syntax == "ere"
-    assert rc.parse_grep(["grep", "-ic", "x"]).count
-    assert rc.alternatives("sql\\|union\\|[|]\\|\\(a\\|b\\)", "bre") == ["sql", "union", "[|]", "\\(a\\|b\\)"]
+    assert parse_grep(["egrep", "x"]).syntax == "ere"
+    assert parse_grep(["grep", "-ic", "x"]).count
+    assert alternatives("sql\\|union\\|[|]\\|\\(a\\|b\\)", "bre") == ["sql", "union", "[|]", "\\(a\\|b\\)"]
 
 
 def test_bad_patterns_are_rejected_like_grep_does() -> None:
     for argv in (["grep", "\\(a"], ["grep", "-E", "(a"], ["grep", "[a"], ["grep", "[[:nope:]]"]):
-        with pytest.raises(rc.re.error):
-            rc.compile_grep(rc.parse_grep(argv))
+        with pytest.raises(re.error):
+            compile_grep(parse_grep(argv))
 
 
-def _grep_check(text: str, comment: str = "") -> rc.CommandCheck:
-    ctx = rc.Context(load_config(), None, "--dry-run")
-    return rc.check_command(rc.ShellCommand("6.1", 1, text, comment), [], ctx)
+def _grep_check(text: str, comment: str = "") -> CommandCheck:
+    ctx = Context(load_config(), None, "--dry-run")
+    return check_command(ShellCommand("6.1", 1, text, comment), [], ctx)
 
 
 def test_only_matching_ip_grep_counts_upstream_addresses_too() -> None:

@@ -1,0 +1,141 @@
+"""The live stack: the driver that started it, its PostgreSQL, Redis and logs, and a scratch Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aarya_chaos.errors import ChaosError
+from aarya_chaos.runbook_check.redis_grammar import RSpec, args_from_docs, reply_as_map
+from aarya_chaos.runbook_check.scratch import RedisLink, ScratchRedis
+
+
+class LiveStack:
+    """The stack started by `aarya-chaos up`, adopted through LocalDriver.attach()."""
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.config = driver.config
+        self._redis: RedisLink | None = None
+        self._specs: dict[str, tuple[RSpec | None, int]] = {}
+        self.scratch: ScratchRedis | None = None
+        self._mirrored = False
+        self.running = {s.name: s.running for s in driver.status()}
+
+    def close(self) -> None:
+        if self._redis is not None:
+            self._redis.close()
+        if self.scratch is not None:
+            self.scratch.stop()
+
+    # -- PostgreSQL ----------------------------------------------------------------------------
+
+    def pg_conninfo(self, database: str | None) -> str:
+        conninfo: str = self.driver.components["postgres"].admin_conninfo(database)
+        return conninfo
+
+    # -- Redis ---------------------------------------------------------------------------------
+
+    def redis(self) -> RedisLink:
+        if self._redis is None:
+            self._redis = RedisLink(self.config.host, self.config.redis.port)
+        return self._redis
+
+    def redis_spec(self, words: Sequence[str]) -> tuple[RSpec | None, int]:
+        """The spec of the command at the start of `words` (and how many words name it), from the server."""
+        name = words[0].lower()
+        key = name + ("|" + words[1].lower() if len(words) > 1 else "")
+        if key in self._specs:
+            return self._specs[key]
+        info = self.redis().call("COMMAND", "INFO", name)
+        entry = info[0] if isinstance(info, list) and info else None
+        if entry is None:
+            self._specs[key] = (None, 1)
+            return None, 1
+        subcommands = entry[9] if len(entry) > 9 else []
+        full, used = name, 1
+        if subcommands:
+            if len(words) < 2:
+                spec = RSpec(name.upper(), int(entry[1]), frozenset(entry[2]), None, container=True)
+                self._specs[key] = (spec, 1)
+                return spec, 1
+            full, used = f"{name}|{words[1].lower()}", 2
+            sub = self.redis().call("COMMAND", "INFO", full)
+            entry = sub[0] if isinstance(sub, list) and sub else None
+            if entry is None:
+                self._specs[key] = (None, 2)
+                return None, 2
+        docs = reply_as_map(self.redis().call("COMMAND", "DOCS", full)).get(full)
+        doc = reply_as_map(docs) if docs is not None else {}
+        args = args_from_docs(doc.get("arguments")) if doc else None
+        spec = RSpec(full.replace("|", " ").upper(), int(entry[1]), frozenset(entry[2]), args,
+                     frozenset(entry[6]) if len(entry) > 6 else frozenset())
+        self._specs[key] = (spec, used)
+        return spec, used
+
+    def scratch_redis(self) -> ScratchRedis:
+        """Started on first use; the live streams and their consumer groups are mirrored (empty)."""
+        if self.scratch is None:
+            self.scratch = ScratchRedis(str(self.driver.binaries.redis_server))
+        if not self._mirrored:
+            self._mirrored = True
+            try:
+                for stream in self.streams()[:100]:
+                    for group in self.redis().call("XINFO", "GROUPS", stream):
+                        name = reply_as_map(group).get("name")
+                        if name:
+                            self.scratch.link.call("XGROUP", "CREATE", stream, str(name), "0", "MKSTREAM")
+            except Exception:
+                pass  # a mirror is a convenience: without it the scratch run reports NOGROUP
+        return self.scratch
+
+    def streams(self) -> list[str]:
+        cursor, found = "0", []
+        for _ in range(100):
+            cursor, keys = self.redis().call("SCAN", cursor, "TYPE", "stream", "COUNT", "1000")
+            found += keys
+            if cursor == "0":
+                break
+        return sorted(set(found))
+
+    # -- logs ----------------------------------------------------------------------------------
+
+    def log_path(self, component: str) -> Path:
+        comp = self.driver.components[component]
+        path: Path = comp.access_log if component == "api_gateway" else comp.process.log_path
+        return path
+
+    def log_sample(self, component: str, lines: int) -> list[str]:
+        from stack.logtail import tail
+
+        path = self.log_path(component)
+        if not path.exists():
+            return []
+        text = tail(path, lines, max_bytes=4_000_000)
+        return [line for line in text.splitlines() if not line.startswith("=== ")]
+
+
+def attach_live(config: Any) -> tuple[LiveStack | None, str]:
+    """The running stack of `config`, or (None, why not)."""
+    try:
+        from stack.drivers.local.driver import LocalDriver
+
+        driver = LocalDriver(config, install=False)
+    except ChaosError as exc:
+        return None, f"cannot drive the local stack: {exc}"
+    if driver.attach() is None:
+        return None, f"no stack recorded in {config.run_dir} (start one with `aarya-chaos up`)"
+    live = LiveStack(driver)
+    if not any(live.running.values()):
+        return None, f"the stack recorded in {config.run_dir} is not running (crashed run? `aarya-chaos down`)"
+    return live, ""
+
+
+def container_map(config: Any) -> dict[str, str]:
+    """Container name (as the runbook writes it) -> component of the local stack."""
+    mapping = {config.postgres.container: "postgres", config.redis.container: "redis",
+               config.gateway.container: "api_gateway", config.toxiproxy.container: "toxiproxy"}
+    for name, service in config.services.items():
+        mapping[service.container or f"aarya_{name}"] = name
+    return mapping
