@@ -10,7 +10,8 @@ from typing import Any
 from aarya_chaos.errors import ChaosError
 from aarya_chaos.runbook_check.context import Context
 from aarya_chaos.runbook_check.live import LiveStack
-from aarya_chaos.runbook_check.redis_grammar import (STATIC_SPECS, RSpec, check_redis_grammar, reply_as_map)
+from aarya_chaos.runbook_check.redis_grammar import RSpec, check_redis_grammar, reply_as_map
+from aarya_chaos.runbook_check.redis_table import recorded_spec
 from aarya_chaos.runbook_check.report import CommandCheck, Result
 from aarya_chaos.runbook_check.shell import shorten
 
@@ -112,17 +113,14 @@ def check_redis(check: CommandCheck, argv: list[str], ctx: Context, comment: str
         return None
     words = call.words
     try:
-        spec, used = live.redis_spec(words) if live else builtin_spec(words)
+        spec, used = live.redis_spec(words) if live else recorded_spec(words)
     except Exception as exc:
         check.add("not runnable", f"could not ask Redis for COMMAND INFO: {exc}")
         return None
     name = " ".join(words[:used]).upper()
     if spec is None:
-        if live:
-            check.add("fails", f"unknown command or subcommand {name!r} (COMMAND INFO has no such command)")
-        else:
-            ctx.missed("Redis commands outside the built-in table")
-            check.add("dry-run", f"{name} is not in the built-in table: syntax not checked ({ctx.static_reason()})")
+        where = "COMMAND INFO has no such command" if live else "not in the built-in table of redis-server's commands"
+        check.add("fails", f"unknown command or subcommand {name!r} ({where})")
         return None
     if spec.container and used == 1:
         check.add("fails", f"{spec.name} needs a subcommand")
@@ -176,14 +174,6 @@ def check_redis(check: CommandCheck, argv: list[str], ctx: Context, comment: str
     return None
 
 
-def builtin_spec(words: Sequence[str]) -> tuple[RSpec | None, int]:
-    name = words[0].upper()
-    spec = STATIC_SPECS.get(name)
-    if spec is not None and spec.container and len(words) > 1:
-        return STATIC_SPECS.get(f"{name} {words[1].upper()}"), 2
-    return spec, 1
-
-
 def check_lua_script(check: CommandCheck, args: list[str], live: LiveStack | None, ctx: Context) -> list[str]:
     """Lua given to EVAL: numkeys, the commands it calls, and which of them write."""
     script, numkeys = args[0], args[1]
@@ -199,7 +189,7 @@ def check_lua_script(check: CommandCheck, args: list[str], live: LiveStack | Non
             spec = None
         else:
             try:
-                spec = live.redis_spec([name])[0] if live else builtin_spec([name])[0]
+                spec = live.redis_spec([name])[0] if live else recorded_spec([name])[0]
             except Exception:
                 spec = None
         if spec is None or changes_state(spec) or "readonly" not in spec.flags and spec.name not in LIVE_ALLOW:

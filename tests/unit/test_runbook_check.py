@@ -12,7 +12,8 @@ from aarya_chaos.runbook_check.context import Context
 from aarya_chaos.runbook_check.curl import CurlCall, check_curl, parse_curl
 from aarya_chaos.runbook_check.engine import check_command, check_python, check_runbook
 from aarya_chaos.runbook_check.markdown import CodeBlock, parse_markdown
-from aarya_chaos.runbook_check.redis_check import builtin_spec, parse_redis_cli
+from aarya_chaos.runbook_check.redis_check import parse_redis_cli
+from aarya_chaos.runbook_check.redis_table import recorded_spec
 from aarya_chaos.runbook_check.redis_grammar import check_redis_grammar
 from aarya_chaos.runbook_check.report import CommandCheck, Finding, Report
 from aarya_chaos.runbook_check.shell import ShellCommand, lex, split_commands, unwrap
@@ -301,7 +302,7 @@ def test_psql_arguments() -> None:
 ])
 def test_valid_redis_commands(command: str) -> None:
     words = command.split()
-    spec, used = builtin_spec(words)
+    spec, used = recorded_spec(words)
     assert spec is not None
     assert check_redis_grammar(spec, words[used:]) == []
 
@@ -319,7 +320,7 @@ def test_valid_redis_commands(command: str) -> None:
 ])
 def test_invalid_redis_commands(command: str, message: str) -> None:
     words = command.split()
-    spec, used = builtin_spec(words)
+    spec, used = recorded_spec(words)
     assert spec is not None
     problems = check_redis_grammar(spec, words[used:])
     assert any(message in p for p in problems), problems
