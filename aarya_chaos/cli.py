@@ -36,6 +36,7 @@ from rich.table import Table
 
 from aarya_chaos.bite import add_bite_command, cmd_bite
 from aarya_chaos.errors import ChaosError
+from stack.drivers.registry import DRIVERS
 from aarya_chaos.runs_cli import add_run_commands, cmd_down, cmd_heal, cmd_runs
 from reports.gate import add_gate_command, cmd_gate
 from stack import runs
@@ -51,7 +52,7 @@ class _Terminate(BaseException):
 
 def _driver(config: StackConfig, kind: str | None, *, fresh: bool = False, install: bool = True):  # type: ignore[no-untyped-def]
     """The driver named by --stack; without it, the one that recorded the stack in the run dir, else local."""
-    from stack.drivers import make_driver
+    from stack.drivers.registry import make_driver
 
     return make_driver(config, kind, fresh=fresh, install=install)
 
@@ -156,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aarya-chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="TOML config (default: $AARYA_CONFIG or ./aarya-chaos.toml)")
-    parser.add_argument("--stack", choices=("local", "docker"), default=None,
+    parser.add_argument("--stack", choices=DRIVERS, default=None,
                         help="stack driver (default: the one that started the stack in the run dir, else local)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -6,6 +6,7 @@
     ├── StackError
     │   ├── PortInUse          a port the stack needs is taken (names the port and, if known, the process)
     │   ├── StackAlreadyRunning  another live run owns the run directory
+    │   ├── DriverUnavailable  the driver cannot run on this machine (no usable Docker engine, say)
     │   └── NotReady           a component missed its readiness deadline (names the endpoint, carries its log)
     └── FaultError             a fault could not be injected, or did not land, or could not be healed
 """
@@ -34,6 +35,10 @@ class PortInUse(StackError):
 
 
 class StackAlreadyRunning(StackError):
+    pass
+
+
+class DriverUnavailable(StackError):
     pass
 
 

@@ -41,7 +41,7 @@ from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import (CONTROL_WAIT_S, Canary, answers_stayed_fast, failures_were_defined, gateway,
                               make_canary)
-from stack.drivers.base import MemoryLimit
+from stack.drivers.base import Capability, MemoryLimit
 
 CORE_PLATFORM_OOM = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
 SERVICE = "core_platform"
@@ -142,7 +142,7 @@ def logins_fit_raised_limit(run: ScenarioRun, canary: Canary, raised: list[Memor
 
 
 def core_platform_oom(run: ScenarioRun) -> None:
-    reason = run.stack.memory_limit_support()
+    reason = run.stack.unsupported(Capability.MEMORY_LIMITS)
     if reason is not None:
         pytest.skip(f"3.1 needs a kernel-enforced memory limit: {reason}")
     run.stack.restart(SERVICE)  # preparation: a fresh process (see the docstring)

@@ -57,7 +57,7 @@ from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from fixtures.probes import health_endpoints
 from scenarios.common import CONTROL_WAIT_S, Canary, checkout_works, gateway, make_canary
-from stack.drivers.local import mounts
+from stack import mounts
 from stack.waits import wait_until
 
 DISK_FULL = Targets(mttd_s=30.0, rto_s=120.0, rpo_s=0.0, lost_acknowledged_writes=0)
@@ -111,27 +111,17 @@ def clear_old_backups(run: ScenarioRun, backup_dir: Path, full_fs: Path) -> None
     run.notes.append(f"runbook 5.1 step 3: deleted {len(dumps[KEEP_BACKUPS:])} old dump(s), kept {KEEP_BACKUPS}")
 
 
-def on_docker(run: ScenarioRun) -> bool:
-    from stack.drivers.docker import DockerDriver
-
-    return isinstance(run.stack, DockerDriver)
-
-
-def tmpfs_seen_in_the_container(run: ScenarioRun, disk: WalOnSmallDisk) -> str:
-    """Docker: `docker exec <postgres> df -P <pg_wal>` shows the host's tmpfs (Docker binds volumes
-    recursively, rbind, when it starts a container). Returns the df line; FaultError if it does not."""
-    from stack.drivers.docker import DockerDriver
-    from stack.drivers.docker.runfiles import PG_DATA_DIR
-
-    assert isinstance(run.stack, DockerDriver)
-    inside = f"{PG_DATA_DIR}/pg_wal"
+def tmpfs_seen_by_postgres(run: ScenarioRun, disk: WalOnSmallDisk) -> str:
+    """`df -P <pg_wal>` where PostgreSQL runs shows the tmpfs (on docker: inside the container, which sees
+    the host's mount because Docker binds volumes recursively). Returns the df line; FaultError if not."""
+    inside = f"{run.stack.postgres_files().pgdata_in_component}/pg_wal"
     code, out = run.stack.exec("postgres", ["df", "-P", "-B1", inside])
     line = out.strip().splitlines()[-1] if out.strip() else ""
     fields = line.split()
     size = int(fields[1]) if len(fields) >= 6 and fields[1].isdigit() else None
     if code != 0 or fields[:1] != ["tmpfs"] or size != disk.size_bytes:
-        raise FaultError(f"the postgres container does not see the {disk.size_bytes}-byte tmpfs at {inside} "
-                         f"(docker exec df: exit {code}: {out.strip()[:300]}); the fill would not reach it")
+        raise FaultError(f"postgres does not see the {disk.size_bytes}-byte tmpfs at {inside} "
+                         f"(df: exit {code}: {out.strip()[:300]}); the fill would not reach it")
     return line
 
 
@@ -146,17 +136,12 @@ def free_space_and_restart(run: ScenarioRun, disk: WalOnSmallDisk, backups: Path
         path.unlink()
     run.event("largest_non_postgres_removed", files=[f"{p.name} ({n} bytes)" for p, n in removed])
     clear_old_backups(run, backups, full)  # 3. clear old backups
-    if on_docker(run):
-        run.notes.append(
-            "runbook 5.1 steps 2, 4, 5 (docker log rotation, BGREWRITEAOF, docker system prune) not run: the full "
-            f"filesystem is the pg_wal tmpfs (st_dev {os.stat(full).st_dev}), not docker's data root where the "
-            f"container logs, Redis's AOF volume and images live ({disk.pgdata} is on st_dev "
-            f"{os.stat(disk.pgdata).st_dev}): rotating logs, rewriting the AOF or pruning would free nothing "
-            "there, and `docker system prune` on this shared engine would also remove other runs' stopped "
-            "containers and unused images")
-    else:
-        run.notes.append("runbook 5.1 steps 2, 4, 5 (docker log rotation, BGREWRITEAOF, docker system prune) not "
-                         "run: no docker here (local driver), and Redis's AOF is not on the full filesystem")
+    run.notes.append(
+        "runbook 5.1 steps 2, 4, 5 (docker log rotation, BGREWRITEAOF, docker system prune) not run: the full "
+        f"filesystem is the pg_wal tmpfs (st_dev {os.stat(full).st_dev}), not where container logs, Redis's AOF "
+        f"and images live ({disk.pgdata} is on st_dev {os.stat(disk.pgdata).st_dev}): rotating logs, rewriting "
+        "the AOF or pruning would free nothing there, and `docker system prune` on a shared engine would also "
+        "remove other runs' stopped containers and unused images")
     run.notes.append(f"df {full} after: {mounts.free_bytes(full)} bytes free")
     ensure_postgres_up(run.stack)  # restart PostgreSQL if it crashed (1.1 step 3; missing from 5.1)
     run.notes.append("runbook: 5.1's recovery frees space but never restarts PostgreSQL, which PANICked on "
@@ -239,9 +224,8 @@ def disk_exhaustion(run: ScenarioRun) -> None:
                            registry=run.registry) as disk:
         run.notes.append(f"preparation: {disk.name} at {disk.pg_wal} (owner {files.uid}:{files.gid}; before the "
                          "steady state; the fault is the fill)")
-        if on_docker(run):
-            run.notes.append("the postgres container sees the host's tmpfs (docker exec df -P -B1 pg_wal): "
-                             + tmpfs_seen_in_the_container(run, disk))
+        run.notes.append("postgres sees the tmpfs (df -P -B1 pg_wal where it runs): "
+                         + tmpfs_seen_by_postgres(run, disk))
         run.steady_state()
         canary = make_canary(run)
         fault = WalDiskFull(run.stack, disk.pg_wal, archive_dir=files.wal_archive, allowed_roots=disk.allowed_roots)

@@ -153,18 +153,8 @@ def group_after_retire(run: ScenarioRun, extra: ExtraConsumer) -> str:
 
 def scale_note(run: ScenarioRun) -> str:
     """What stood in for the runbook's `--scale content_services=2` on this driver."""
-    from stack.drivers.docker import DockerDriver
-
-    retired = ("with its own CONSUMER_NAME, retired it after handing its pending entries over (XCLAIM) and "
-               "removing it from the group")
-    if isinstance(run.stack, DockerDriver):
-        return ("runbook: `docker-compose up -d --scale content_services=2` does not fit this stack (the service "
-                "has a fixed container_name and shares the network namespace of its -net container, so a second "
-                "replica gets neither a name nor a port of its own); the driver started one more container of "
-                "content_services' image, command and environment on the stack's network (labelled with the run, "
-                f"port published on 127.0.0.1) {retired}")
-    return ("runbook: `docker-compose up -d --scale content_services=2` has no local equivalent; the driver "
-            f"started a second content_services process on a free port {retired}")
+    return (f"{run.stack.scaling_note()} with its own CONSUMER_NAME, retired it after handing its pending "
+            "entries over (XCLAIM) and removing it from the group")
 
 
 def record_runbook_mistakes(run: ScenarioRun) -> None:

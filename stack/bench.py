@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from stack.config import load_config
-from stack.drivers.local import LocalDriver
+from stack.drivers.local.driver import LocalDriver
 from stack.shoppers import register_shopper
 
 MAX_REQUESTS = 200_000

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from aarya_chaos.errors import FaultError
-from stack.drivers.local import mounts
+from stack import mounts
 
 
 def copy_entry(src: Path, dst: Path, *, fsync: bool) -> None:

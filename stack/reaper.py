@@ -25,8 +25,9 @@ import psutil
 
 from aarya_chaos.errors import ChaosError
 from stack import runs
-from stack.drivers.common import read_run_state
-from stack.drivers.local import cgroups, mounts
+from stack.drivers.registry import driver_kind
+from stack import mounts
+from stack.drivers.local import cgroups
 from stack.pgrestore import roll_back_interrupted_restore
 from stack.pgwal import rescue_wal_from_tmpfs
 from stack.runs import RunEntry
@@ -64,11 +65,7 @@ def what_is_left(entry: RunEntry) -> list[str]:
     if cgroups.memory_cgroup_support() is None:
         left += [f"cgroup {c.path}" for c in cgroups.leftover_cgroups()
                  if c.path.name.startswith(cgroups.run_prefix(entry.run_id))]
-    if entry.driver == "docker":
-        from stack.drivers.docker.cleanup import leftovers
-
-        found = leftovers(entry.run_id)
-        left += [f"container {c}" for c in found.containers] + [f"network {n}" for n in found.networks]
+    left += driver_kind(entry.driver).leftovers_of_run(entry.run_id)
     deny = entry.run_dir / "nginx" / "deny.conf"
     if deny.exists():
         left += [f"deny-list line {line.strip()!r}" for line in deny.read_text().splitlines()
@@ -140,12 +137,9 @@ def reap(entry: RunEntry) -> RunReport:
         raise ChaosError(f"the run in {entry.run_dir} is owned by the living pid {entry.owner.pid}; not reaping it")
     marked = runs.marked_processes(entry.owner)
     resume(marked)
-    if entry.driver == "docker":
-        report.lines += _docker_stack(entry)
-    else:
-        report.lines += _local_stack(entry)
+    report.lines += driver_kind(entry.driver).stop_dead_stack(entry.config)
     report.lines.append(terminate(runs.marked_processes(entry.owner), "processes started by the dead owner"))
-    report.lines += release_cgroups(entry.run_id)
+    report.lines += cgroups.release_run(entry.run_id)
     report.lines += run_mounts(entry)
     report.lines += roll_back_restore(entry.run_dir)
     runs.forget(entry)
@@ -183,45 +177,6 @@ def terminate(procs: list[psutil.Process], what: str) -> str:
     psutil.wait_procs(alive, timeout=5)
     killed = f", {len(alive)} killed after {TERMINATE_WAIT_S:.0f} s" if alive else ""
     return f"{what}: terminated {', '.join(names)}{killed}"
-
-
-def _local_stack(entry: RunEntry) -> list[str]:
-    from stack.drivers.local import LocalDriver
-
-    if read_run_state(entry.run_dir / "run.json") is None:
-        return [f"stack: no run.json in {entry.run_dir}"]
-    try:
-        driver = LocalDriver(entry.config, install=False)
-    except ChaosError as exc:
-        return [f"stack: cannot stop it ({exc})"]
-    driver.attach()
-    resume([psutil.Process(s.pid) for s in driver.status() if s.pid is not None and psutil.pid_exists(s.pid)])
-    running = [s.name for s in driver.status() if s.running]
-    driver.stop()
-    return [f"stack: stopped {', '.join(running) or 'nothing (none running)'}"]
-
-
-def _docker_stack(entry: RunEntry) -> list[str]:
-    from stack.drivers.docker.cleanup import remove_labelled
-    from stack.drivers.docker.engine import engine_reason
-
-    reason = engine_reason()
-    if reason is not None:
-        return [f"docker: {reason}; the containers of run {entry.run_id} were not checked"]
-    removed = remove_labelled(entry.run_id, volumes=False)
-    state = entry.run_dir / "run.json"
-    if state.exists():
-        state.unlink()
-    return [f"docker: removed {removed.describe()} (volumes kept: they hold the data)"]
-
-
-def release_cgroups(run_id: str) -> list[str]:
-    if cgroups.memory_cgroup_support() is not None:
-        return []
-    found = [c for c in cgroups.leftover_cgroups() if c.path.name.startswith(cgroups.run_prefix(run_id))]
-    for cgroup in found:
-        cgroups.release(cgroup)
-    return [f"cgroups: released {', '.join(c.path.name for c in found) or 'none'}"]
 
 
 def run_mounts(entry: RunEntry) -> list[str]:

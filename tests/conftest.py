@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from stack.drivers.local import LocalDriver
+from stack.drivers.local.driver import LocalDriver
 from stack.shoppers import Shopper, register_shopper
 
 

@@ -35,7 +35,7 @@ from load.history import pair_ops, read_records
 from load.runner import LoadProfile, LoadRun
 from stack import runs
 from stack.config import load_config
-from stack.drivers import make_driver
+from stack.drivers.registry import make_driver
 from stack.drivers.base import StackDriver
 from stack.shoppers import register_shopper
 from stack.waits import wait_until

@@ -25,6 +25,7 @@ from aarya_chaos.bite.matrix import console_table, kill_rate_line, write_reports
 from aarya_chaos.bite.mutate import stale_edits
 from aarya_chaos.bite.runner import KILLED, NOT_RUN, BiteOptions, BiteRun, Hooks, run_bite
 from aarya_chaos.errors import ChaosError, ConfigError
+from stack.drivers.registry import DEFAULT_DRIVER
 
 __all__ = ["PROJECT_ROOT", "add_arguments", "add_bite_command", "check_catalogue", "cmd_bite", "exit_code", "main",
            "select_mutants"]
@@ -153,9 +154,9 @@ def run(args: argparse.Namespace, console: Console | None = None, err: Console |
     console = console or Console(width=None if sys.stdout.isatty() else 160)
     err = err or Console(stderr=True)
     try:
-        if getattr(args, "stack", None) == "docker":
-            raise ConfigError("bite runs the mutants on the local driver only (its edits are to the local stack's "
-                              "files); leave out --stack docker")
+        if getattr(args, "stack", None) not in (None, DEFAULT_DRIVER):
+            raise ConfigError(f"bite runs the mutants on the {DEFAULT_DRIVER} driver only (its edits are to the "
+                              f"local stack's files); leave out --stack {args.stack}")
         mutants = select_mutants(args.only, CATALOGUE)
         if args.list:
             return _list(console, mutants)

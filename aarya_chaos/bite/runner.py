@@ -32,6 +32,7 @@ from aarya_chaos.bite.catalogue import Mutant
 from aarya_chaos.bite.child import (PytestCall, RunCommand, RunPytest, Terminated, run_command, run_pytest,
                                     sigterm_as_interrupt, signals_deferred)
 from aarya_chaos.bite.mutate import MutantPaths, StaleMutant, prepare
+from stack.drivers.registry import DEFAULT_DRIVER
 
 __all__ = ["BiteOptions", "BiteRun", "Hooks", "MutantResult", "Outcome", "PytestCall", "Terminated", "child_env",
            "classify", "cleanup_commands", "fmt_duration", "pytest_call", "pytest_command", "run_bite",
@@ -48,7 +49,7 @@ REASON_CHARS = 300
 
 
 def pytest_command(mutant: Mutant, paths: MutantPaths, python: str = sys.executable) -> list[str]:
-    return [python, "-m", "pytest", *mutant.caught_by, "--stack", "local", "--stack-config", str(paths.config),
+    return [python, "-m", "pytest", *mutant.caught_by, "--stack", DEFAULT_DRIVER, "--stack-config", str(paths.config),
             "--reports-dir", str(paths.reports), "-p", "no:cacheprovider", "-q"]
 
 

@@ -32,7 +32,7 @@ from checks.ledger import ledger_users
 from load.history import pair_ops, read_records
 from stack import reaper, runs
 from stack.config import StackConfig, load_config
-from stack.drivers import make_driver
+from stack.drivers.registry import make_driver
 from stack.drivers.base import StackDriver
 from stack.waits import wait_until
 from tests.crash_drill import FAULTS
@@ -53,7 +53,7 @@ CASES = [("local", *case) for case in LOCAL_CASES] + [("docker", *case) for case
 def crash_config(driver: str) -> StackConfig:
     config = load_config().with_port_offset(OFFSET[driver], run_dir=Path(f"/tmp/aarya-chaos/pytest/crash-{driver}"))
     if driver == "docker":  # beside the docker stacks of the other tests: container names of its own
-        from tests.integration.test_docker_driver import with_container_suffix
+        from tests.helpers.docker import with_container_suffix
 
         config = with_container_suffix(config, f"_crash{OFFSET[driver]}")
     return config

@@ -26,6 +26,7 @@ import redis as redis_lib
 from stack.config import StackConfig
 from stack.drivers.base import ProcessEvent, StackDriver
 from tests.conftest import new_shopper
+from tests.helpers.docker import docker_config_beside
 
 
 def _docker_marker() -> pytest.MarkDecorator:
@@ -42,29 +43,9 @@ MB = 1 << 20
 EVENT_WAIT_S = 10.0
 
 
-def _docker_config(base: StackConfig) -> StackConfig:
-    offset = int(os.environ.get("AARYA_DOCKER_PORT_OFFSET", "300"))
-    run_dir = base.run_dir.parent / f"{base.run_dir.name}-docker"
-    config = base.with_port_offset(offset, run_dir=run_dir) if offset else base.model_copy(update={"run_dir": run_dir})
-    if offset:  # beside another docker stack of the same config, container names must differ too
-        config = with_container_suffix(config, f"_{offset}")
-    return config
-
-
-def with_container_suffix(config: StackConfig, suffix: str) -> StackConfig:
-    return config.model_copy(update={
-        "postgres": config.postgres.model_copy(update={"container": config.postgres.container + suffix}),
-        "redis": config.redis.model_copy(update={"container": config.redis.container + suffix}),
-        "gateway": config.gateway.model_copy(update={"container": config.gateway.container + suffix}),
-        "toxiproxy": config.toxiproxy.model_copy(update={"container": config.toxiproxy.container + suffix}),
-        "services": {n: s.model_copy(update={"container": (s.container or f"aarya_{n}") + suffix})
-                     for n, s in config.services.items()},
-    })
-
-
 @pytest.fixture(scope="module")
 def docker_config(stack_config: StackConfig) -> StackConfig:
-    return _docker_config(stack_config)
+    return docker_config_beside(stack_config)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +55,7 @@ def dstack(docker_config: StackConfig) -> Iterator[StackDriver]:
     reason = ensure_all()
     if reason is not None:
         pytest.skip(f"no usable Docker engine: {reason}")
-    from stack.drivers.docker import DockerDriver
+    from stack.drivers.docker.driver import DockerDriver
 
     driver = DockerDriver(docker_config, fresh=True)
     driver.start()
@@ -255,7 +236,7 @@ def test_a_host_tmpfs_in_the_pgdata_volume_is_where_postgres_writes_its_wal(dsta
     from fixtures.faults.disk import WalDiskFull, pg_log_time, wal_on_small_disk
     from fixtures.heal import HealRegistry
     from stack.drivers.docker.runfiles import PG_DATA_DIR
-    from stack.drivers.local import mounts
+    from stack import mounts
     from stack.waits import wait_until
 
     files = dstack.postgres_files()
@@ -311,7 +292,7 @@ def test_aarya_chaos_heal_undoes_container_faults_left_by_a_run(dstack: StackDri
 def test_a_crashed_run_is_cleaned_up_by_label(dstack: StackDriver, docker_config: StackConfig) -> None:
     """Abandon the running stack as a SIGKILLed run would; the next start of the same run directory removes
     its containers (keeping the data), and clean-up by label leaves nothing, and nothing of another run."""
-    from stack.drivers.docker import DockerDriver
+    from stack.drivers.docker.driver import DockerDriver
     from stack.drivers.docker.cleanup import leftovers, remove_labelled
     from stack.drivers.docker.images import BASE_IMAGE
     from stack.drivers.docker.runfiles import RUN_LABEL

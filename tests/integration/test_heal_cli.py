@@ -9,8 +9,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stack.drivers.local import LocalDriver
-from stack.drivers.local import cgroups, mounts
+from stack.drivers.local.driver import LocalDriver
+from stack import mounts
+from stack.drivers.local import cgroups
 from stack.waits import wait_until
 from tests.integration.test_local_driver import write_toml
 

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from stack.drivers.local import LocalDriver
+from stack.drivers.local.driver import LocalDriver
 from stack.services.common.cache import Cache
 from stack.services.common.settings import ServiceSettings
 from stack.services.core_platform.sessions import (RATELIMIT_PREFIX, FailureCount, failure_count, record_failure,

@@ -13,7 +13,7 @@ import pytest
 from load.history import Op, pair_ops, read_records
 from load.outcomes import JOURNEY_FS
 from load.runner import LoadProfile, LoadRun, LoadSummary
-from stack.drivers.local import LocalDriver
+from stack.drivers.local.driver import LocalDriver
 
 pytestmark = [pytest.mark.integration]
 

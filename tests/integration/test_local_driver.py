@@ -21,7 +21,7 @@ import pytest
 from aarya_chaos.errors import ConfigError, PortInUse, StackAlreadyRunning
 from stack import runs
 from stack.config import StackConfig, load_config
-from stack.drivers.local import LocalDriver
+from stack.drivers.local.driver import LocalDriver
 from stack.waits import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

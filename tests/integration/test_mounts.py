@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aarya_chaos.errors import FaultError
-from stack.drivers.local.mounts import (
+from stack.mounts import (
     MOUNT_ROOTS,
     fill,
     free_bytes,

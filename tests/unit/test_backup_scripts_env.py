@@ -9,7 +9,7 @@ import importlib.util
 import os
 import stat
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 import pytest
@@ -46,7 +46,8 @@ LOCAL = {
 def _docker_values(tmp_path: Path) -> dict[str, str]:
     config = load_config(run_dir=str(tmp_path)).with_port_offset(600)
     files = PostgresFiles(Path("/var/lib/docker/volumes/v_pgdata/_data/pgdata"),
-                          Path("/var/lib/docker/volumes/v_pgdata/_data/wal_archive"), tmp_path / "backups", 100, 102)
+                          Path("/var/lib/docker/volumes/v_pgdata/_data/wal_archive"), tmp_path / "backups", 100, 102,
+                          PurePosixPath("/var/lib/postgresql/data/pgdata"))
     return docker_stack_env.stack_env_values(
         config, files, container="h82_postgres", server_archive="/var/lib/postgresql/data/wal_archive",
         bindir=Path("/usr/lib/postgresql/15/bin"), passfile=tmp_path / "pgpass")
@@ -127,7 +128,8 @@ def test_the_local_mode_still_switches_to_pg_os_user(tmp_path: Path, monkeypatch
 
 def test_the_docker_stack_env_file_and_its_password_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config(run_dir=str(tmp_path)).with_port_offset(600)
-    files = PostgresFiles(tmp_path / "vol" / "pgdata", tmp_path / "vol" / "wal_archive", tmp_path / "backups", 100, 102)
+    files = PostgresFiles(tmp_path / "vol" / "pgdata", tmp_path / "vol" / "wal_archive", tmp_path / "backups", 100, 102,
+                          PurePosixPath("/var/lib/postgresql/data/pgdata"))
     monkeypatch.setattr(docker_stack_env, "client_bindir", lambda major: None)
     path = docker_stack_env.write_stack_env(config, files, container="h82_postgres", server_archive="/a",
                                             server_major=15)

@@ -18,7 +18,7 @@ from stack.drivers.docker.instances import (INSTANCE_LABEL, INSTANCE_OF_LABEL, i
                                             instance_spec, merged_env, published_port)
 from stack.drivers.docker.runfiles import RUN_LABEL
 from stack.drivers.local.instances import LocalInstances, instance_command
-from tests.fakes import FakeDriver
+from stack.drivers.fake import FakeDriver
 
 SERVICE_CONFIG = {
     "Image": "aarya-chaos/python:abc",

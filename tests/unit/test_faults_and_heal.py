@@ -10,7 +10,7 @@ from aarya_chaos.errors import FaultError
 from fixtures.faults import ProcessKill, applied
 from fixtures.heal import HealRegistry
 from fixtures.probes import pg_isready_fails
-from tests.fakes import FakeDriver
+from stack.drivers.fake import FakeDriver
 
 
 def test_a_kill_lands_with_the_exit_status_and_heals_by_restarting() -> None:

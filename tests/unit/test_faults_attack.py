@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+
+from stack.config import load_config
+from stack.drivers.fake import FakeDriver
 
 from fixtures.faults.attack import (
     AccessLine, add_deny, denied, identify_source, injection_requests, is_bulk_page, is_injection, parse_line,
@@ -107,31 +109,30 @@ def test_read_access_log_from_an_offset(tmp_path: Path) -> None:
     assert read_access_log(tmp_path / "missing.log") == []
 
 
-class FakeGatewayStack:
-    def __init__(self, root: Path) -> None:
-        self.config = SimpleNamespace(run_dir=root)
-        self.components = {"api_gateway": SimpleNamespace(deny_file=root / "deny.conf",
-                                                          access_log=root / "access.log")}
-        self.reloads = 0
-        (root / "deny.conf").write_text("# deny-list\ndeny 10.9.9.9;\n")
+def gateway_stack(root: Path) -> FakeDriver:
+    stack = FakeDriver(("api_gateway",), config=load_config(run_dir=root))
+    stack.gateway_files().deny_file.parent.mkdir(parents=True)
+    stack.gateway_files().deny_file.write_text("# deny-list\ndeny 10.9.9.9;\n")
+    return stack
 
-    def reload_gateway(self) -> None:
-        self.reloads += 1
+
+def reloads(stack: FakeDriver) -> int:
+    return stack.calls.count(("reload", "api_gateway"))
 
 
 def test_deny_list_add_is_idempotent_and_remove_restores(tmp_path: Path) -> None:
-    stack = FakeGatewayStack(tmp_path)
-    add_deny(stack, "127.0.0.66")  # type: ignore[arg-type]
-    add_deny(stack, "127.0.0.66")  # type: ignore[arg-type]
-    assert denied(stack) == ["10.9.9.9", "127.0.0.66"]  # type: ignore[arg-type]
-    assert remove_denies(stack, ["127.0.0.66"]) is True  # type: ignore[arg-type]
-    assert remove_denies(stack, ["127.0.0.66"]) is False  # type: ignore[arg-type]
-    assert (tmp_path / "deny.conf").read_text() == "# deny-list\ndeny 10.9.9.9;\n"
-    assert stack.reloads == 3  # two adds (reload even when present) and one effective removal
+    stack = gateway_stack(tmp_path)
+    add_deny(stack, "127.0.0.66")
+    add_deny(stack, "127.0.0.66")
+    assert denied(stack) == ["10.9.9.9", "127.0.0.66"]
+    assert remove_denies(stack, ["127.0.0.66"]) is True
+    assert remove_denies(stack, ["127.0.0.66"]) is False
+    assert stack.gateway_files().deny_file.read_text() == "# deny-list\ndeny 10.9.9.9;\n"
+    assert reloads(stack) == 3  # two adds (reload even when present) and one effective removal
 
 
 def test_only_an_address_reaches_the_deny_list(tmp_path: Path) -> None:
-    stack = FakeGatewayStack(tmp_path)
+    stack = gateway_stack(tmp_path)
     with pytest.raises(ValueError):
-        add_deny(stack, "127.0.0.66; include /etc/passwd")  # type: ignore[arg-type]
-    assert stack.reloads == 0
+        add_deny(stack, "127.0.0.66; include /etc/passwd")
+    assert reloads(stack) == 0

@@ -15,7 +15,7 @@ from fixtures.faults.base import Evidence, applied
 from fixtures.faults.database import (ConnectionFigures, Together, admin_sql, all_of, is_refusal, lock_waits,
                                       new_log_lines, queries_wait_on_locks, terminate_blockers)
 from fixtures.heal import HealRegistry
-from tests.fakes import FakeDriver
+from stack.drivers.fake import FakeDriver
 
 Answer = list[tuple[Any, ...]] | Exception
 

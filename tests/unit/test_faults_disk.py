@@ -10,8 +10,8 @@ import pytest
 
 from aarya_chaos.errors import FaultError
 from fixtures.faults.disk import WalDiskFull, WalOnSmallDisk, pg_log_since, pg_log_time, repair_stuck_archive
-from stack.drivers.local.mounts import FILLER_PREFIX
-from tests.fakes import FakeDriver
+from stack.mounts import FILLER_PREFIX
+from stack.drivers.fake import FakeDriver
 
 SEGMENT = "000000010000000000000002"
 PANIC = ('2026-11-28 16:04:17.122 UTC [3428] postgres@aarya/[unknown] PANIC:  could not write to file '

@@ -8,7 +8,7 @@ from aarya_chaos.errors import FaultError
 from fixtures.faults import applied
 from fixtures.faults.memory import MemoryLimitOOM, oom_event_seen
 from fixtures.heal import HealRegistry
-from tests.fakes import FakeDriver
+from stack.drivers.fake import FakeDriver
 
 
 class FakeCgroup:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ from fixtures.probes import ConditionProbe
 from load.history import HistoryWriter, Op, pair_ops, read_records
 from stack.config import load_config
 from stack.drivers.base import PostgresFiles
-from tests.fakes import FakeDriver
+from stack.drivers.fake import FakeDriver
 
 DAMAGE = dt.datetime(2026, 11, 28, 15, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -111,7 +111,8 @@ class SqlDriver(FakeDriver):
         self.pgdata = pgdata or run_dir / "pgdata"
 
     def postgres_files(self) -> PostgresFiles:
-        return PostgresFiles(self.pgdata, self.pgdata.parent / "wal_archive", self.config.run_dir / "backups", 0, 0)
+        return PostgresFiles(self.pgdata, self.pgdata.parent / "wal_archive", self.config.run_dir / "backups", 0, 0,
+                             PurePosixPath(self.pgdata))
 
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         self.queries.append(query)

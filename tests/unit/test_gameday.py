@@ -16,7 +16,7 @@ from aarya_chaos import gameday
 from aarya_chaos import gameday_plugin as plugin
 from fixtures.scenario import Targets
 from load.history import HistoryWriter
-from tests.fakes import FakeDriver
+from stack.drivers.fake import FakeDriver
 
 SCENARIOS = gameday.scenarios_dir()
 

@@ -1,4 +1,4 @@
-"""The safety rule of stack/drivers/local/mounts.py without root: MOUNT_ROOTS, plus the extra roots a caller
+"""The safety rule of stack/mounts.py without root: MOUNT_ROOTS, plus the extra roots a caller
 names for one call (the driver-reported PGDATA of a docker run), and what heal finds below docker volumes."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from aarya_chaos.errors import FaultError
 from fixtures.faults.disk import WalDiskFull, WalOnSmallDisk
-from stack.drivers.local import mounts
-from tests.fakes import FakeDriver
+from stack import mounts
+from stack.drivers.fake import FakeDriver
 
 VOLUME = Path("/var/lib/docker/volumes/aarya-chaos-stack-1a2b3c4d_pgdata/_data")
 PGDATA = VOLUME / "pgdata"

@@ -11,7 +11,7 @@ import redis
 
 from fixtures.probes import HealthProber, postgres_unanswered, redis_unanswered, store_conditions
 from load.history import HistoryWriter, pair_ops, read_records
-from tests.fakes import FakeDriver
+from stack.drivers.fake import FakeDriver
 
 
 class StoreDriver(FakeDriver):

@@ -26,7 +26,7 @@ from load.history import Op, Outcome, Record
 from scenarios.common import answers_stayed_fast, failures_were_defined
 from stack.config import StackConfig
 from stack.drivers.base import ComponentStatus
-from tests.fakes import FakeDriver
+from stack.drivers.fake import FakeDriver
 from tests.unit.test_checks_history import WALL0, Records, call, calls, every, history, hung, invoke
 
 _seq = itertools.count(1)

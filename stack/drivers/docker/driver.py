@@ -36,7 +36,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 import docker
@@ -47,9 +47,9 @@ import redis
 from docker.errors import APIError, DockerException, NotFound
 from testcontainers.compose import DockerCompose
 
-from aarya_chaos.errors import ConfigError, FaultError, StackAlreadyRunning, StackError
+from aarya_chaos.errors import ConfigError, DriverUnavailable, FaultError, StackAlreadyRunning, StackError
 from stack.config import StackConfig
-from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
+from stack.drivers.base import Capability, ComponentStatus, GatewayFiles, OutsideClient, PostgresFiles, ProcessEvent
 from stack import runs
 from stack.drivers.common import StackContext, check_ports_free, live_owner, read_run_state, write_run_state
 from stack.toxiproxy import ToxiproxyClient
@@ -57,7 +57,7 @@ from stack.waits import wait_until
 from stack.redis_client import NO_RETRY
 
 from .cleanup import remove_labelled
-from .engine import docker_client, ensure_all
+from .engine import docker_client, engine_reason, ensure_all
 from .images import build_images, image_tags
 from .instances import (INSTANCE_LABEL, INSTANCE_OF_LABEL, RESERVED_INSTANCE_NAMES, instance_container_name,
                         instance_spec, published_port)
@@ -90,7 +90,7 @@ STOP_TIMEOUT_S = 15
 UNLIMITED_BYTES = psutil.virtual_memory().total * 2
 
 
-class EngineUnavailable(StackError):
+class EngineUnavailable(DriverUnavailable):
     """No usable Docker engine or Compose v2 here; the message says why (tests skip with it)."""
 
 
@@ -437,6 +437,9 @@ class DockerDriver(StackContext):
         state = self._state(name)
         return bool(state and state.get("Paused"))
 
+    def pause_state(self, name: str) -> str | None:
+        return "paused (cgroup freezer)" if self.is_paused(name) else None
+
     def logs(self, name: str, lines: int = 100) -> str:
         try:
             data: bytes = self._container(name).logs(stdout=True, stderr=True, tail=lines)
@@ -512,8 +515,8 @@ class DockerDriver(StackContext):
 
     # -- memory limits -----------------------------------------------------------------------------
 
-    def memory_limit_support(self) -> str | None:
-        """A container's memory limit is the engine's business: always available once the stack runs."""
+    def unsupported(self, capability: Capability) -> str | None:
+        """A container's memory limit is the engine's business: everything works once the stack runs."""
         return None
 
     def limit_memory(self, name: str, limit_bytes: int) -> DockerMemoryLimit:
@@ -543,9 +546,6 @@ class DockerDriver(StackContext):
         except (APIError, StackError) as exc:
             raise FaultError(f"lifting the memory limit of {name} failed: {exc}") from exc
         self._record(name, "memory_released")
-
-    def memory_limit(self, name: str) -> DockerMemoryLimit | None:
-        return self._limits.get(name)
 
     # -- a client with an address of its own (6.1) -------------------------------------------------
 
@@ -669,6 +669,9 @@ class DockerDriver(StackContext):
     def heal_leftovers(self) -> list[str]:
         """Undo the container faults a crashed run left; one line per kind. Without a living owner the
         run's containers and networks are removed by label instead (volumes stay: they hold the data)."""
+        reason = engine_reason()
+        if reason is not None:
+            return [f"docker: {reason}; nothing to heal there"]
         if self.owner_pid() is None:
             removed = remove_labelled(self.run_id, volumes=False, client=self._client)
             if self.files.state_file.exists():
@@ -706,6 +709,18 @@ class DockerDriver(StackContext):
                 f"docker: removed tmpfs overrides of {', '.join(tmpfs) or 'nothing'}",
                 f"docker: removed extra service instances {', '.join(instances) or 'none'}",
                 f"docker: removed client addresses {', '.join(outside) or 'none'} from the stack's bridge"]
+
+    def gateway_files(self) -> GatewayFiles:
+        """The run dir's nginx/ is the gateway container's config and log volume."""
+        nginx = self.files.nginx_dir
+        return GatewayFiles(nginx / "logs" / "access.log", nginx / "deny.conf")
+
+    def scaling_note(self) -> str:
+        return ("runbook: `docker-compose up -d --scale content_services=2` does not fit this stack (the service "
+                "has a fixed container_name and shares the network namespace of its -net container, so a second "
+                "replica gets neither a name nor a port of its own); the driver started one more container of "
+                "content_services' image, command and environment on the stack's network (labelled with the run, "
+                "port published on 127.0.0.1)")
 
     # -- releases ----------------------------------------------------------------------------------
 
@@ -824,7 +839,7 @@ class DockerDriver(StackContext):
         backups = self.config.run_dir / "backups"
         backups.mkdir(parents=True, exist_ok=True)
         return PostgresFiles(pgdata, self.host_path("postgres", PG_ARCHIVE_DIR), backups, owner.st_uid,
-                             owner.st_gid)
+                             owner.st_gid, PurePosixPath(PG_DATA_DIR))
 
     def _write_stack_env(self) -> None:
         """<run_dir>/stack.env for stack/scripts/backup and recover (PG_CONTROL=docker).

@@ -1,5 +1,4 @@
-"""The local driver: real PostgreSQL, Redis, nginx, Toxiproxy and the services as processes on loopback."""
+"""The local driver: real PostgreSQL, Redis, nginx, Toxiproxy and the services as processes on loopback.
 
-from .driver import LocalDriver
-
-__all__ = ["LocalDriver"]
+    from stack.drivers.local.driver import LocalDriver
+"""

@@ -450,3 +450,13 @@ def leftover_cgroups() -> list[MemoryCgroup]:
     for mount in _v1_memory_mounts(mounts):
         found += [MemoryCgroup(p, 1) for p in _walk(mount.mountpoint)]
     return sorted(set(found), key=lambda c: str(c.path))
+
+
+def release_run(run_id: str) -> list[str]:
+    """The memory cgroups of run `run_id` released; one line saying which."""
+    if memory_cgroup_support() is not None:
+        return []
+    found = [c for c in leftover_cgroups() if c.path.name.startswith(run_prefix(run_id))]
+    for cgroup in found:
+        release(cgroup)
+    return [f"cgroups: released {', '.join(c.path.name for c in found) or 'none'}"]

@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 import psutil
@@ -30,7 +31,7 @@ import redis
 from aarya_chaos.errors import ConfigError, FaultError, StackAlreadyRunning, StackError
 from stack.binaries import Binaries, find_binaries
 from stack.config import StackConfig
-from stack.drivers.base import ComponentStatus, OutsideClient, PostgresFiles, ProcessEvent
+from stack.drivers.base import Capability, ComponentStatus, GatewayFiles, OutsideClient, PostgresFiles, ProcessEvent
 from stack.drivers.common import StackContext, check_ports_free, live_owner, read_run_state, write_run_state
 from stack import runs
 from stack.pgrestore import roll_back_interrupted_restore
@@ -51,6 +52,7 @@ log = logging.getLogger("aarya.driver")
 MONITOR_INTERVAL_S = 0.05
 UNIX_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with its terminating NUL
 SQL_ATTEMPTS = 5
+EXEC_TIMEOUT_S = 5
 
 
 class LocalDriver(StackContext):
@@ -289,6 +291,23 @@ class LocalDriver(StackContext):
         self.component(name).process.send_signal(signal.SIGCONT, tree=True)
         self._record(name, "resumed")
 
+    def pause_state(self, name: str) -> str | None:
+        pid = self.component(name).process.pid()
+        try:
+            state = psutil.Process(pid).status() if pid is not None else None
+        except psutil.Error:
+            return None
+        return f"pid {pid} is {state}" if state == psutil.STATUS_STOPPED else None
+
+    def exec(self, name: str, command: list[str]) -> tuple[int, str]:
+        """The command on this machine, where every local component runs: (exit code, stdout+stderr)."""
+        self.component(name)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=EXEC_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return 126, str(exc)
+        return done.returncode, done.stdout + done.stderr
+
     def logs(self, name: str, lines: int = 100) -> str:
         # as many bytes as the lines asked for may take (JSON log lines run to a few hundred bytes)
         return tail(self.component(name).process.log_path, lines, max_bytes=max(64_000, lines * 600))
@@ -312,9 +331,9 @@ class LocalDriver(StackContext):
 
     # -- kernel-enforced limits -----------------------------------------------------------------
 
-    def memory_limit_support(self) -> str | None:
-        """None when limit_memory() works here (a writable memory cgroup), else why not."""
-        return cgroups.memory_cgroup_support()
+    def unsupported(self, capability: Capability) -> str | None:
+        """Memory limits need a writable memory cgroup (cgroup v2 with the memory controller delegated)."""
+        return cgroups.memory_cgroup_support() if capability is Capability.MEMORY_LIMITS else None
 
     def limit_memory(self, name: str, limit_bytes: int) -> cgroups.MemoryCgroup:
         """Put the component's process tree under a memory limit the kernel enforces (an OOM kill is real).
@@ -361,10 +380,30 @@ class LocalDriver(StackContext):
     def release_outside_client(self, client: OutsideClient) -> None:
         pass
 
+    def gateway_files(self) -> GatewayFiles:
+        gateway = self.component("api_gateway")
+        assert isinstance(gateway, Gateway)
+        return GatewayFiles(gateway.access_log, gateway.deny_file)
+
+    def scaling_note(self) -> str:
+        return ("runbook: `docker-compose up -d --scale content_services=2` has no local equivalent; the driver "
+                "started a second content_services process on a free port")
+
+    def heal_leftovers(self) -> list[str]:
+        """Paused processes of the recorded stack resumed, the run's memory cgroups released."""
+        if self.attach() is None:
+            lines = [f"processes: no stack recorded in {self.config.run_dir}"]
+        else:
+            resumed = [s.name for s in self.status() if s.running]
+            for name in resumed:
+                self.resume(name)
+            lines = [f"processes: sent SIGCONT to {', '.join(resumed) or 'nothing (none running)'}"]
+        return lines + cgroups.release_run(runs.run_id_for(self.config.run_dir))
+
     def postgres_files(self) -> PostgresFiles:
         owner = self.layout.pgdata.stat()
         return PostgresFiles(self.layout.pgdata, self.layout.wal_archive, self.layout.backups, owner.st_uid,
-                             owner.st_gid)
+                             owner.st_gid, PurePosixPath(self.layout.pgdata))
 
     # -- clients for faults and checks ---------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Helpers the self-tests share (test files import from here, never from each other)."""
