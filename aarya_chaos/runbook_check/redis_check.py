@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,7 +13,7 @@ from aarya_chaos.errors import ChaosError
 from aarya_chaos.runbook_check.context import Context
 from aarya_chaos.runbook_check.live import LiveStack
 from aarya_chaos.runbook_check.redis_grammar import RSpec, check_redis_grammar, reply_as_map
-from aarya_chaos.runbook_check.redis_table import recorded_spec
+from aarya_chaos.runbook_check.redis_table import config_parameters, recorded_spec
 from aarya_chaos.runbook_check.report import CommandCheck, Result
 from aarya_chaos.runbook_check.shell import shorten
 
@@ -94,6 +96,8 @@ SYNTAX_REPLY = re.compile(r"syntax error|wrong number of arguments|unknown comma
                            r"Error compiling script|not an integer|out of range|Unbalanced|invalid|"
                            r"unrecognized|Unknown", re.I)
 
+MISSING_KEY_REPLY = re.compile(r"no such key|requires the key to exist", re.I)
+
 
 def changes_state(spec: RSpec) -> bool:
     """Changes data or server state (admin commands count, except the ones that only look)."""
@@ -144,20 +148,10 @@ def check_redis(check: CommandCheck, argv: list[str], ctx: Context, comment: str
         check.add("warning", f"{spec.name} is not selective: it deletes every key, sessions (users logged out), "
                              "carts and streams included, not only non-critical data; delete cache keys by pattern "
                              "instead (redis-cli --scan --pattern 'cache:*' | xargs redis-cli unlink)")
+    if live is None:
+        problems += config_problems(check, spec, args, config_parameters())
     if not writes and allowed:
-        if live is None:
-            ctx.missed("read-only Redis commands not run")
-            if not problems:
-                check.add("dry-run", f"read-only {spec.name}; not run ({ctx.static_reason()})")
-            return None
-        run = ["EVAL_RO", *args] if spec.name == "EVAL" else words
-        try:
-            reply = live.redis().call(*run)
-        except Exception as exc:
-            check.add("fails", f"the live server answered: {exc}")
-            return None
-        check.add("ok", f"ran live: {reply_summary(reply)}")
-        return reply_as_cli_prints(reply)
+        return run_read(check, spec, words, live, ctx, problems)
     if not writes:
         check.add("dry-run", f"{spec.name} only reads but is not run live (it blocks the server or the client)")
         return None
@@ -172,6 +166,48 @@ def check_redis(check: CommandCheck, argv: list[str], ctx: Context, comment: str
         result = "dry-run"  # already reported; the server agrees
     check.add(result, f"{what}; never run live: {verdict.lstrip('!')}")
     return None
+
+
+def run_read(check: CommandCheck, spec: RSpec, words: list[str], live: LiveStack | None, ctx: Context,
+             problems: list[str]) -> str | None:
+    """A read-only command, run on the live server; its output as redis-cli prints it."""
+    if live is None:
+        ctx.missed("read-only Redis commands not run")
+        if not problems:
+            check.add("dry-run", f"read-only {spec.name}; not run ({ctx.static_reason()})")
+        return None
+    run = ["EVAL_RO", *words[1:]] if spec.name == "EVAL" else words
+    try:
+        reply = live.redis().call(*run)
+    except Exception as exc:
+        check.add("fails", f"the live server answered: {exc}")
+        return None
+    if spec.name == "CONFIG GET" and config_problems(check, spec, words[2:], frozenset(reply_as_map(reply)),
+                                                     f"; ran live: {reply_summary(reply)}"):
+        return reply_as_cli_prints(reply)
+    check.add("ok", f"ran live: {reply_summary(reply)}")
+    return reply_as_cli_prints(reply)
+
+
+def config_problems(check: CommandCheck, spec: RSpec, args: Sequence[str], known: frozenset[str],
+                    detail: str = "") -> list[str]:
+    """CONFIG GET/SET of parameters that do not exist (a GET of them returns nothing): each a finding."""
+    if spec.name == "CONFIG GET":
+        asked = list(args)
+    elif spec.name == "CONFIG SET":
+        asked = list(args[::2])
+    else:
+        return []
+    found = []
+    for pattern in asked:
+        if not any(fnmatch.fnmatchcase(name, pattern.lower()) for name in known):
+            close = difflib.get_close_matches(pattern.lower(), sorted(config_parameters()), n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            found.append(f"{spec.name} {pattern}: no such config parameter{hint}, so "
+                         + ("it returns nothing" if spec.name == "CONFIG GET" else "Redis refuses it"))
+    for problem in found:
+        check.add("fails", problem + detail)
+    return found
 
 
 def check_lua_script(check: CommandCheck, args: list[str], live: LiveStack | None, ctx: Context) -> list[str]:
@@ -251,7 +287,7 @@ def describe_redis_write(spec: RSpec, args: list[str], live: LiveStack | None, s
 
 
 def try_on_scratch(live: LiveStack, words: list[str]) -> str:
-    """Run on the scratch Redis; '!' + reply when the server rejects the command itself."""
+    """Run on the scratch Redis; '!' + reply when it answers an error the live server would answer too."""
     try:
         scratch = live.scratch_redis()
     except ChaosError as exc:
@@ -262,7 +298,9 @@ def try_on_scratch(live: LiveStack, words: list[str]) -> str:
         text = str(exc)
         if SYNTAX_REPLY.search(text):
             return f"!the scratch Redis rejects it: {text}"
-        return f"on the scratch Redis (empty copy, streams and groups mirrored) it answers: {text}"
+        if MISSING_KEY_REPLY.search(text):  # the copy lacks the live keys: no verdict on the command
+            return f"on the scratch Redis (empty copy, streams and groups mirrored) it answers: {text}"
+        return f"!on the scratch Redis (empty copy, streams and groups mirrored) it answers an error: {text}"
     return f"on the scratch Redis (empty copy, streams and groups mirrored) it answers {reply_summary(reply)}"
 
 

@@ -186,19 +186,6 @@ def pg_prefix_hint(name: str, known: set[str]) -> str:
     return f"did you mean {close[0]}()?" if close else ""
 
 
-def static_sql_problems(statement: SqlStatement) -> list[str]:
-    code = code_without_literals(statement.text)
-    problems: list[str] = []
-    if code.count("(") != code.count(")"):
-        problems.append("unbalanced parentheses")
-    if code.count("'") % 2:
-        problems.append("unterminated string literal")
-    for name in statement.functions:
-        if name not in KNOWN_PG_FUNCTIONS and f"pg_{name}" in KNOWN_PG_FUNCTIONS:
-            problems.append(f"function {name}() does not exist in PostgreSQL; did you mean pg_{name}()?")
-    return problems
-
-
 @dataclass
 class PsqlCall:
     commands: list[str]

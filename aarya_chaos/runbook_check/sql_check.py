@@ -9,7 +9,8 @@ from aarya_chaos.runbook_check.context import Context
 from aarya_chaos.runbook_check.report import CommandCheck
 from aarya_chaos.runbook_check.shell import shorten
 from aarya_chaos.runbook_check.sql import (SAFE_VOLATILE, SIDE_EFFECT_FUNCTIONS, SqlStatement, classify_sql,
-                                           pg_prefix_hint, split_sql, static_sql_problems)
+                                           pg_prefix_hint, split_sql)
+from aarya_chaos.runbook_check.sql_static import static_sql_problems
 
 SQL_TIMEOUT_MS = 5000
 
@@ -91,6 +92,8 @@ def check_sql_live(check: CommandCheck, st: SqlStatement, label: str, database: 
                 check.add("dry-run", f"{label}validated with PREPARE{where}, not executed: {what}"
                                      + (f"; {needs}" if needs else ""))
             else:
+                for problem in problems:  # the server only judges what runs or PREPAREs
+                    check.add("fails", label + problem)
                 check.add("dry-run", f"{label}{st.verb} is a utility statement: not validated, not run")
         except psycopg.Error as exc:
             check.add("fails", label + postgres_error_text(exc, st, conn))

@@ -17,7 +17,8 @@ from aarya_chaos.runbook_check.redis_table import recorded_spec
 from aarya_chaos.runbook_check.redis_grammar import check_redis_grammar
 from aarya_chaos.runbook_check.report import CommandCheck, Finding, Report
 from aarya_chaos.runbook_check.shell import ShellCommand, lex, split_commands, unwrap
-from aarya_chaos.runbook_check.sql import classify_sql, parse_psql, split_sql, sql_functions, static_sql_problems
+from aarya_chaos.runbook_check.sql import classify_sql, parse_psql, split_sql, sql_functions
+from aarya_chaos.runbook_check.sql_static import static_sql_problems
 from stack.config import StackConfig, load_config
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "data" / "runbooks"
