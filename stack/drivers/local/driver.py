@@ -352,9 +352,6 @@ class LocalDriver(StackContext):
         if cgroup is not None:
             cgroups.release(cgroup)
 
-    def memory_cgroup(self, name: str) -> cgroups.MemoryCgroup | None:
-        return self._cgroups.get(name)
-
     # -- releases ------------------------------------------------------------------------------
 
     def deploy(self, name: str, release: str) -> None:
