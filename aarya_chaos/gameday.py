@@ -49,6 +49,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from aarya_chaos.natural import natural_key
 from stack import runs
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_DECLINED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -137,16 +138,9 @@ def k_expression(target: KnownScenario, known: Sequence[KnownScenario]) -> str:
 
 def known_table(known: Sequence[KnownScenario]) -> Table:
     table = Table("runbook", "scenario", "name", "kind", title="known scenarios", title_justify="left")
-    for s in sorted(known, key=lambda s: (_id_key(s.runbook_id), s.control, s.test)):
+    for s in sorted(known, key=lambda s: (natural_key(s.runbook_id or "999"), s.control, s.test)):
         table.add_row(s.runbook_id or "-", s.short, escape(s.name or "-"), "negative control" if s.control else "scenario")
     return table
-
-
-def _id_key(runbook_id: str | None) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in (runbook_id or "999").split("."))
-    except ValueError:
-        return (999,)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Timing claims over a history: MTTD, restoration, RTO, steady state, outages, hangs.
+"""Timing claims over a history: MTTD, restoration, RTO, steady state, hangs.
 
 All times are monotonic seconds. Ops are selected as in `checks.windows` (`fs`; with fs=None, every op
 that is not a probe), and an op belongs to a window when it was invoked in it.
@@ -183,31 +183,6 @@ def steady_broken_at(ops: Sequence[Op], *, start: float, end: float, steady: Ste
             break
     found = [t for t in (first_probe, first_load) if t is not None]
     return min(found) if found else None
-
-
-def _failing_runs(ops: Sequence[Op], end: float) -> list[float]:
-    # At equal invocation times an ok op sorts after the failing ones, so it closes their run.
-    ordered = sorted(ops, key=lambda op: (op.start, op.outcome == "ok"))
-    runs: list[float] = []
-    run_start: float | None = None
-    for op in ordered:
-        if op.outcome != "ok" and run_start is None:
-            run_start = op.start
-        elif op.outcome == "ok" and run_start is not None:
-            runs.append(op.start - run_start)
-            run_start = None
-    if run_start is not None:
-        runs.append(end - run_start)
-    return runs
-
-
-def longest_outage(ops: Sequence[Op], start: float, end: float,
-                   fs: Collection[str] | None = None) -> float:
-    """The longest run of consecutive failing (fail or info) selected ops invoked in [start, end), in
-    invocation order: seconds from the run's first op's invocation to the next ok op's invocation, or to
-    `end` when no ok op follows. 0.0 when no op failed. At equal invocation times an ok op counts as
-    after the failing ones."""
-    return max(_failing_runs(in_window(ops, start, end, fs), end), default=0.0)
 
 
 def never_hung(ops: Sequence[Op], window: Window, max_latency_ms: float, *,

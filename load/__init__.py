@@ -1,6 +1,3 @@
 """The load generator: locust journeys (load/locustfile.py, run only by locust), the runner that starts
-them as subprocesses, and the history format. Importing this package never imports locust."""
-
-from load.runner import LoadProfile, LoadRun, LoadSummary
-
-__all__ = ["LoadProfile", "LoadRun", "LoadSummary"]
+them as subprocesses (load.runner: LoadProfile, LoadRun, LoadSummary), and the history format
+(load.history). This package imports nothing: importing load.history does not load the runner."""

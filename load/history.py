@@ -17,6 +17,10 @@ order_id, payment_id, user_id...). An invoke may carry a `value` too (what the w
 idempotency key, its items), so an operation that never completed can still be looked up afterwards; a
 paired op's value is the invoke's, updated with the completion's. An invoke with no completion (the process
 died) reads as `info`.
+
+A saved scenario's history, read back: `history_dir(record)` finds the `history/` directory of a summary
+record (docs/summary-json.md), and `ScenarioHistory.load(dir)` reads it and maps the record's ISO times onto the
+history's monotonic clock.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -170,5 +175,109 @@ def pair_ops(records: Iterable[Record]) -> list[Op]:
     return ops
 
 
-def events(records: Iterable[Record], f: str | None = None) -> Iterator[Record]:
-    return (r for r in records if r.type == "event" and (f is None or r.f == f))
+
+# ---- a saved scenario's history, read back ---------------------------------------------------------------
+
+#: The marks of a summary record's `timeline` (ISO times), in their order.
+MARKS = ("injected", "landed", "detected", "recovery_started", "restored")
+#: A request the load generator cancelled when it stopped (locust kills its greenlets): no shopper saw it fail.
+SHUTDOWN_ERRORS = ("GreenletExit",)
+
+
+def cancelled_at_shutdown(op: Op) -> bool:
+    return op.outcome != "ok" and (op.error or "").startswith(SHUTDOWN_ERRORS)
+
+
+def history_dir(record: Mapping[str, Any], *, summary_dir: Path | None = None,
+                history_root: Path | None = None) -> Path | None:
+    """Where the history of `record` lives, or None.
+
+    The record's `artifacts` is the scenario directory as written during the run; the run may have been
+    archived since (reports/latest -> reports/runs/<time>/), so the name is looked up, in this order, under
+    `history_root` (a directory of scenario directories; when given, nothing else is tried), next to the
+    summary (`<summary_dir>/scenarios/<name>`), then at the recorded path itself.
+    """
+    artifacts = str(record.get("artifacts") or "")
+    if not artifacts:
+        return None
+    name = Path(artifacts).name
+    if history_root is not None:
+        candidates = [history_root / name]
+    else:
+        candidates = [summary_dir / "scenarios" / name] if summary_dir is not None else []
+        candidates.append(Path(artifacts))
+    for candidate in candidates:
+        if (candidate / "history").is_dir():
+            return candidate / "history"
+    return None
+
+
+def parse_iso(value: object) -> float | None:
+    """Epoch seconds of an ISO time (None, "" or garbage: None)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ScenarioHistory:
+    """Every record and op of one scenario's history, with its monotonic <-> wall clock offset."""
+
+    directory: Path
+    records: list[Record]
+    ops: list[Op]
+    offset: float  # mono - wall, the median over the records
+
+    @classmethod
+    def load(cls, directory: Path | None) -> ScenarioHistory | None:
+        if directory is None or not directory.is_dir():
+            return None
+        records = read_records(history_files(directory))
+        if not records:
+            return None
+        offsets = sorted(r.mono - r.time for r in records)
+        return cls(directory, records, pair_ops(records), offsets[len(offsets) // 2])
+
+    def mono(self, iso: object) -> float | None:
+        wall = parse_iso(iso)
+        return None if wall is None else wall + self.offset
+
+    def marks(self, record: Mapping[str, Any]) -> dict[str, float]:
+        """The record's timeline (ISO) on the history's monotonic clock; missing marks are left out."""
+        timeline_ = record.get("timeline") or {}
+        found = {name: self.mono(timeline_.get(name)) for name in MARKS}
+        return {name: t for name, t in found.items() if t is not None}
+
+    def events(self, f: str) -> list[Record]:
+        return [r for r in self.records if r.type == "event" and r.f == f]
+
+    def first_event(self, f: str) -> Record | None:
+        found = self.events(f)
+        return found[0] if found else None
+
+    @property
+    def start(self) -> float:
+        return min(op.start for op in self.ops) if self.ops else self.records[0].mono
+
+    @property
+    def end(self) -> float:
+        ends = [op.end if op.end is not None else op.start for op in self.ops]
+        return max([*ends, self.records[-1].mono])
+
+    def incident_window(self, record: Mapping[str, Any]) -> tuple[float, float] | None:
+        """[injected, restored) on the monotonic clock; without a restoration, to the end of the history."""
+        marks = self.marks(record)
+        if "injected" not in marks:
+            return None
+        return marks["injected"], marks.get("restored", self.end + 1e-6)
+
+    def in_incident(self, record: Mapping[str, Any]) -> list[Op]:
+        """The ops (load and probes) invoked during the incident window."""
+        window = self.incident_window(record)
+        if window is None:
+            return []
+        start, end = window
+        return [op for op in self.ops if start <= op.start < end]

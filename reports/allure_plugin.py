@@ -39,8 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from load.history import ScenarioHistory, history_dir, parse_iso
+from reports.formatting import fmt_s
 from reports.incident import assess_impact, render_incident
-from reports.plots import ScenarioHistory, fmt_s, history_dir, parse_iso, timeline_png
+from reports.plots import timeline_png
 
 if TYPE_CHECKING:
     from fixtures.scenario import ScenarioRun

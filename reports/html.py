@@ -24,11 +24,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from load.history import ScenarioHistory, history_dir, parse_iso
 from reports.claims import bite_path, html_section, load_bite
 from reports.gate import GateInputError, judge, load_summary
 from reports.incident import assess_impact, incident_filename, reason_line, severity
+from reports.formatting import fmt_s
 from reports.ledger_view import ledger_block
-from reports.plots import (ScenarioHistory, data_uri, fmt_s, history_dir, parse_iso, timeline_png, trend_png)
+from reports.plots import data_uri, timeline_png, trend_png
 
 TREND_FIELDS = ("run", "test", "id", "name", "control", "verdict", "mttd_s", "rto_s", "rpo_s")
 TREND_COLUMNS = 12  # runs shown in the verdict history table

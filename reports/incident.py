@@ -28,8 +28,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from aarya_chaos.natural import natural_key
 from checks.windows import is_probe
-from reports.plots import ScenarioHistory, cancelled_at_shutdown, fmt_s, history_dir, parse_iso
+from load.history import ScenarioHistory, cancelled_at_shutdown, history_dir, parse_iso
+from reports.formatting import fmt_s
 
 SEVERITY_RULE = ("P1 when checkout was down (a checkout request failed or the commerce health probe went red) "
                  "or an acknowledged order was lost; P2 when shoppers saw errors or any service's health probe "
@@ -107,14 +109,10 @@ def assess_impact(record: Mapping[str, Any], history: ScenarioHistory | None) ->
         failed_by_op=dict(Counter(op.f for op in failed).most_common()),
         answers=dict(Counter(_answer(op.status, op.error) for op in failed).most_common()),
         red_services=dict(sorted(red.items())),
-        users=sorted({op.process for op in failed if op.process}, key=_natural),
+        users=sorted({op.process for op in failed if op.process}, key=natural_key),
         load_users=len({op.process for op in load if op.process}),
         checkouts=len(checkouts), checkouts_failed=sum(op.outcome != "ok" for op in checkouts),
         fault_target=target, lost_orders=lost, acknowledged_orders=acked, cancelled=len(everything) - len(load))
-
-
-def _natural(text: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def severity(impact: Impact) -> tuple[str, str]:
@@ -499,7 +497,7 @@ def write_incident_report(record: dict[str, Any], out_dir: Path, *, history: Pat
     """Write `<out_dir>/<id>-<test>.md` for one summary record and return its path.
 
     The history is read from `history` (a `history/` directory) if given, else found from the record's
-    `artifacts` (next to `summary_dir`'s summary first, see `reports.plots.history_dir`); without one the
+    `artifacts` (next to `summary_dir`'s summary first, see `load.history.history_dir`); without one the
     report says the impact could not be assessed.
     """
     directory = history if history is not None else history_dir(record, summary_dir=summary_dir)

@@ -1,10 +1,9 @@
-"""The history of a scenario as the reports read it, and its plots as PNG bytes.
+"""The plots of the reports, as PNG bytes.
 
-`ScenarioHistory.load(dir)` reads `history/*.jsonl` (load.history) and maps the ISO times of a summary
-record onto the history's monotonic clock. `timeline_png(record, history)` draws what the load saw:
-success rate and p95 latency per bucket (checks.windows.timeline) and each health probe, with the fault
-(injected -> restored), detection (injected -> detected) and recovery (recovery started -> restored)
-windows shaded. `trend_png(rows)` draws MTTD and RTO per scenario across runs.
+`timeline_png(record, history)` draws what the load saw in a scenario's history (a
+load.history.ScenarioHistory): success rate and p95 latency per bucket (checks.windows.timeline) and each
+health probe, with the fault (injected -> restored), detection (injected -> detected) and recovery
+(recovery started -> restored) windows shaded. `trend_png(rows)` draws MTTD and RTO per scenario across runs.
 
 Figures are built with matplotlib's object-oriented API and the Agg canvas: no pyplot, no global backend
 switch, nothing shared between threads.
@@ -16,19 +15,18 @@ import base64
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aarya_chaos.natural import natural_key
 from checks.windows import is_probe, timeline
-from load.history import Op, Record, history_files, pair_ops, read_records
+from load.history import ScenarioHistory, cancelled_at_shutdown, parse_iso
+from reports.formatting import fmt_s
 
 if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn: loading the plugins stays fast
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-MARKS = ("injected", "landed", "detected", "recovery_started", "restored")
 BEFORE_INJECTION_S = 8.0  # how much of the steady state before the fault a timeline shows
 
 # Colours (colour-blind friendly: Okabe-Ito), shared with the HTML report.
@@ -39,110 +37,6 @@ RECOVER_BLUE = "#0072B2"
 LATENCY_PURPLE = "#6A3D9A"
 INJECT_RED = "#A50F15"
 GREY = "#888888"
-# A request the load generator cancelled when it stopped (locust kills its greenlets): no shopper saw it fail.
-SHUTDOWN_ERRORS = ("GreenletExit",)
-
-
-def cancelled_at_shutdown(op: Op) -> bool:
-    return op.outcome != "ok" and (op.error or "").startswith(SHUTDOWN_ERRORS)
-
-
-def history_dir(record: Mapping[str, Any], *, summary_dir: Path | None = None,
-                history_root: Path | None = None) -> Path | None:
-    """Where the history of `record` lives, or None.
-
-    The record's `artifacts` is the scenario directory as written during the run; the run may have been
-    archived since (reports/latest -> reports/runs/<time>/), so the name is looked up, in this order, under
-    `history_root` (a directory of scenario directories; when given, nothing else is tried), next to the
-    summary (`<summary_dir>/scenarios/<name>`), then at the recorded path itself.
-    """
-    artifacts = str(record.get("artifacts") or "")
-    if not artifacts:
-        return None
-    name = Path(artifacts).name
-    if history_root is not None:
-        candidates = [history_root / name]
-    else:
-        candidates = [summary_dir / "scenarios" / name] if summary_dir is not None else []
-        candidates.append(Path(artifacts))
-    for candidate in candidates:
-        if (candidate / "history").is_dir():
-            return candidate / "history"
-    return None
-
-
-def parse_iso(value: object) -> float | None:
-    """Epoch seconds of an ISO time (None, "" or garbage: None)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class ScenarioHistory:
-    """Every record and op of one scenario's history, with its monotonic <-> wall clock offset."""
-
-    directory: Path
-    records: list[Record]
-    ops: list[Op]
-    offset: float  # mono - wall, the median over the records
-
-    @classmethod
-    def load(cls, directory: Path | None) -> ScenarioHistory | None:
-        if directory is None or not directory.is_dir():
-            return None
-        records = read_records(history_files(directory))
-        if not records:
-            return None
-        offsets = sorted(r.mono - r.time for r in records)
-        return cls(directory, records, pair_ops(records), offsets[len(offsets) // 2])
-
-    def mono(self, iso: object) -> float | None:
-        wall = parse_iso(iso)
-        return None if wall is None else wall + self.offset
-
-    def wall(self, mono: float) -> float:
-        return mono - self.offset
-
-    def marks(self, record: Mapping[str, Any]) -> dict[str, float]:
-        """The record's timeline (ISO) on the history's monotonic clock; missing marks are left out."""
-        timeline_ = record.get("timeline") or {}
-        found = {name: self.mono(timeline_.get(name)) for name in MARKS}
-        return {name: t for name, t in found.items() if t is not None}
-
-    def events(self, f: str) -> list[Record]:
-        return [r for r in self.records if r.type == "event" and r.f == f]
-
-    def first_event(self, f: str) -> Record | None:
-        found = self.events(f)
-        return found[0] if found else None
-
-    @property
-    def start(self) -> float:
-        return min(op.start for op in self.ops) if self.ops else self.records[0].mono
-
-    @property
-    def end(self) -> float:
-        ends = [op.end if op.end is not None else op.start for op in self.ops]
-        return max([*ends, self.records[-1].mono])
-
-    def incident_window(self, record: Mapping[str, Any]) -> tuple[float, float] | None:
-        """[injected, restored) on the monotonic clock; without a restoration, to the end of the history."""
-        marks = self.marks(record)
-        if "injected" not in marks:
-            return None
-        return marks["injected"], marks.get("restored", self.end + 1e-6)
-
-    def in_incident(self, record: Mapping[str, Any]) -> list[Op]:
-        """The ops (load and probes) invoked during the incident window."""
-        window = self.incident_window(record)
-        if window is None:
-            return []
-        start, end = window
-        return [op for op in self.ops if start <= op.start < end]
 
 
 def png_bytes(fig: Figure) -> bytes:
@@ -156,18 +50,6 @@ def png_bytes(fig: Figure) -> bytes:
 
 def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def fmt_s(value: object, unit: str = " s") -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return "—"
-    if value == 0:
-        return f"0{unit}"
-    if abs(value) < 10:
-        return f"{value:.2f}{unit}"
-    if abs(value) < 100 and value != int(value):
-        return f"{value:.1f}{unit}"
-    return f"{value:.0f}{unit}"
 
 
 def _bucket_seconds(span: float) -> float:
@@ -339,11 +221,6 @@ def _trend_key(row: Mapping[str, Any]) -> str:
     return str(row.get("test") or row.get("id"))
 
 
-def _natural_id(sid: str) -> list[tuple[int, int, str]]:
-    """"1.10" after "1.9"; numbers before words, never comparing one with the other."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in sid.split(".")]
-
-
 def trend_png(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
     """MTTD and RTO of each (non-control) scenario across runs; None with fewer than 2 runs."""
     from matplotlib.figure import Figure
@@ -362,7 +239,7 @@ def trend_png(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
     fig = Figure(figsize=(10.5, 5.6), dpi=100, layout="constrained")
     ax_mttd, ax_rto = fig.subplots(2, 1, sharex=True)
     palette = [RECOVER_BLUE, DETECT_ORANGE, OK_GREEN, LATENCY_PURPLE, "#CC79A7", "#56B4E9", "#F0E442", GREY]
-    ordered = sorted(scenarios.items(), key=lambda kv: (_natural_id(kv[1][0]), kv[0]))
+    ordered = sorted(scenarios.items(), key=lambda kv: (natural_key(kv[1][0]), kv[0]))
     for n, (key, (sid, name)) in enumerate(ordered):
         colour = palette[n % len(palette)]
         mine = sorted((r for r in rows if _trend_key(r) == key and r.get("control") is None and r.get("run")),

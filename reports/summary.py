@@ -46,7 +46,3 @@ class SummaryWriter:
                                   indent=2, default=str))
         tmp.replace(self.path)
 
-
-def read_summary(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data

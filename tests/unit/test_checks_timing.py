@@ -1,4 +1,4 @@
-"""checks.timing on literal histories: MTTD, restored_at / RTO, steady_before, outages, hangs.
+"""checks.timing on literal histories: MTTD, restored_at / RTO, steady_before, hangs.
 
 The reference outage: load ("checkout") every 0.5 s from t=0, probes ("health:commerce") every 1 s at whole
 seconds; the fault lands at t=10, load succeeds again from `load_back`, probes are green again from
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from checks.timing import SteadyState, longest_outage, mttd, never_hung, restored_at, rto, steady_before
+from checks.timing import SteadyState, mttd, never_hung, restored_at, rto, steady_before
 from checks.windows import Window
 from load.history import Op, Outcome, Record
 from tests.unit.test_checks_history import call, calls, every, history, hung
@@ -241,36 +241,6 @@ def test_restored_at_matches_the_definition_on_random_histories() -> None:
             assert any(steady.is_health(op) and op.start == got for op in ops)  # declared by a probe
             assert steady_before(ops, before=got + steady.hold_s, steady=steady)
     assert restored > 20  # the property was exercised, not vacuous
-
-
-# ---- longest_outage ------------------------------------------------------------------------------
-
-
-def test_longest_outage_runs_to_the_next_ok_or_to_the_end() -> None:
-    ops = history(calls("checkout", [0.0, 1.0]), call("checkout", 2.0, "fail"), call("checkout", 2.5, "info"),
-                  hung("checkout", 3.0), call("checkout", 4.0), call("checkout", 5.0, "fail"),
-                  call("checkout", 5.5), calls("checkout", [7.0, 9.0], "fail"))
-    assert longest_outage(ops, 0.0, 10.0) == 3.0  # 7.0 .. end
-    assert longest_outage(ops, 0.0, 8.0) == 2.0  # 2.0 .. 4.0 (the run from 7.0 is cut at 8.0: 1.0)
-    assert longest_outage(ops, 4.5, 6.0) == 0.5
-
-
-def test_longest_outage_ignores_probes_and_other_names_and_ops_outside() -> None:
-    ops = history(call("checkout", 1.0, "fail"), call("health:commerce", 2.0), call("browse", 2.5),
-                  call("checkout", 3.0), call("checkout", 20.0, "fail"))
-    assert longest_outage(ops, 0.0, 10.0, fs={"checkout"}) == 2.0
-    assert longest_outage(ops, 0.0, 10.0) == 1.5  # browse is load by default: it ends the run at 2.5
-
-
-def test_longest_outage_an_ok_at_the_same_instant_closes_the_run() -> None:
-    ops = history(call("checkout", 2.0, "fail"), call("checkout", 2.0), call("checkout", 3.0, "fail"),
-                  call("checkout", 4.0))
-    assert longest_outage(ops, 0.0, 10.0) == 1.0
-
-
-def test_no_outage_is_zero() -> None:
-    assert longest_outage(history(calls("checkout", [1.0, 2.0])), 0.0, 10.0) == 0.0
-    assert longest_outage([], 0.0, 10.0) == 0.0
 
 
 # ---- never_hung ----------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from allure_commons import model2
 from allure_commons.reporter import AllureReporter
 
 import reports.allure_plugin as plugin
+from load.history import ScenarioHistory, history_dir, parse_iso
 from reports.allure_plugin import plan_steps, report_steps
-from reports.plots import ScenarioHistory, history_dir, parse_iso
 from tests.data.sample import SAMPLE_RUN, WITH_HISTORY, sample_record
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from load.history import ScenarioHistory, history_dir
 from reports.gate import GateInputError
 from reports.html import append_trend, collect_trend, read_trend, render_html, write_html_report
-from reports.plots import ScenarioHistory, history_dir, timeline_png, trend_png
+from reports.plots import timeline_png, trend_png
 from tests.data.sample import (SAMPLE_RUN, SAMPLE_SUMMARY, WITH_HISTORY, install_sample, record, sample_record,
                                summary, write_json)
 

@@ -6,9 +6,9 @@ import json
 import re
 from pathlib import Path
 
+from load.history import ScenarioHistory, history_dir
 from reports.incident import (Impact, assess_impact, cell, incident_filename, incident_id, render_incident, severity,
                               write_incident_report)
-from reports.plots import ScenarioHistory, history_dir
 from tests.data.sample import ERROR_RUN, SAMPLE_RUN, record, sample_record
 
 TEMPLATE_HEADINGS = ["# Incident Report", "## Summary", "## Impact", "## Timeline", "## Root Cause", "## Resolution",
