@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--live", action="store_true", help="require the stack started by `aarya-chaos up`")
     mode.add_argument("--dry-run", action="store_true", help="static checks only; run nothing")
+    parser.add_argument("--stack", choices=("local", "docker"), default=None,
+                        help="the stack's driver (default: the one that started the stack in the run dir)")
     parser.add_argument("--config", type=Path, help="TOML config of the stack (default: $AARYA_CONFIG or "
                                                      "./aarya-chaos.toml)")
     parser.add_argument("--all", action="store_true", help="also list shell commands with nothing to report")
@@ -42,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         mode: Literal["auto", "live", "static"] = "live" if args.live else "static" if args.dry_run else "auto"
-        report = check_runbook(args.runbook, mode, config)
+        report = check_runbook(args.runbook, mode, config, args.stack)
     except ChaosError as exc:
         err.print(f"[red]runbook-check:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return EXIT_USAGE

@@ -145,7 +145,8 @@ def check_command(command: ShellCommand, later: Sequence[ShellCommand], ctx: Con
     return check
 
 
-def check_runbook(path: Path, mode: Literal["auto", "live", "static"], config: Any) -> Report:
+def check_runbook(path: Path, mode: Literal["auto", "live", "static"], config: Any,
+                  driver_name: str | None = None) -> Report:
     """Check every command of the runbook at `path`; InputError when there is nothing to check."""
     text = read_runbook(path)
     blocks, structure = parse_markdown(text)
@@ -154,7 +155,7 @@ def check_runbook(path: Path, mode: Literal["auto", "live", "static"], config: A
     live: LiveStack | None = None
     why = "--dry-run"
     if mode != "static":
-        live, why = attach_live(config)
+        live, why = attach_live(config, driver_name)
         if live is None and mode == "live":
             raise InputError(f"--live: {why}; or check statically with --dry-run")
     ctx = Context(config, live, why)

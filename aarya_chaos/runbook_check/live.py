@@ -1,20 +1,29 @@
-"""The live stack: the driver that started it, its PostgreSQL, Redis and logs, and a scratch Redis."""
+"""The live stack, through the driver that started it (local or docker): PostgreSQL, Redis, logs, a scratch Redis."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aarya_chaos.errors import ChaosError
 from aarya_chaos.runbook_check.redis_grammar import RSpec, args_from_docs, reply_as_map
 from aarya_chaos.runbook_check.scratch import RedisLink, ScratchRedis
 
+if TYPE_CHECKING:
+    from stack.config import StackConfig
+    from stack.drivers.base import StackDriver
+
+ACCESS_LOG_BYTES = 4_000_000
+# Lines a driver adds to a log that are not the component's: the local driver's `=== <time> starting X`
+# at each start, and the note either driver returns in place of a log it cannot read.
+DRIVER_NOTE = re.compile(r"^(=== |\(no logs?\b)")
+
 
 class LiveStack:
-    """The stack started by `aarya-chaos up`, adopted through LocalDriver.attach()."""
+    """The stack started by `aarya-chaos up`, adopted through its driver's attach()."""
 
-    def __init__(self, driver: Any) -> None:
+    def __init__(self, driver: StackDriver) -> None:
         self.driver = driver
         self.config = driver.config
         self._redis: RedisLink | None = None
@@ -32,14 +41,13 @@ class LiveStack:
     # -- PostgreSQL ----------------------------------------------------------------------------
 
     def pg_conninfo(self, database: str | None) -> str:
-        conninfo: str = self.driver.components["postgres"].admin_conninfo(database)
-        return conninfo
+        return self.driver.admin_conninfo(database)
 
     # -- Redis ---------------------------------------------------------------------------------
 
     def redis(self) -> RedisLink:
         if self._redis is None:
-            self._redis = RedisLink(self.config.host, self.config.redis.port)
+            self._redis = RedisLink.of_client(self.driver.redis())
         return self._redis
 
     def redis_spec(self, words: Sequence[str]) -> tuple[RSpec | None, int]:
@@ -77,7 +85,7 @@ class LiveStack:
     def scratch_redis(self) -> ScratchRedis:
         """Started on first use; the live streams and their consumer groups are mirrored (empty)."""
         if self.scratch is None:
-            self.scratch = ScratchRedis(str(self.driver.binaries.redis_server))
+            self.scratch = ScratchRedis(scratch_redis_binary(self.config))
         if not self._mirrored:
             self._mirrored = True
             try:
@@ -101,29 +109,37 @@ class LiveStack:
 
     # -- logs ----------------------------------------------------------------------------------
 
-    def log_path(self, component: str) -> Path:
-        comp = self.driver.components[component]
-        path: Path = comp.access_log if component == "api_gateway" else comp.process.log_path
-        return path
-
     def log_sample(self, component: str, lines: int) -> list[str]:
+        """The last lines of a component's log; the gateway's is its access log."""
+        if component == "api_gateway":
+            text = self._access_log(lines)
+        else:
+            text = self.driver.logs(component, lines)
+        return [line for line in text.splitlines() if not DRIVER_NOTE.match(line)]
+
+    def _access_log(self, lines: int) -> str:
         from stack.logtail import tail
 
-        path = self.log_path(component)
-        if not path.exists():
-            return []
-        text = tail(path, lines, max_bytes=4_000_000)
-        return [line for line in text.splitlines() if not line.startswith("=== ")]
+        path = self.driver.gateway_files().access_log
+        return tail(path, lines, max_bytes=ACCESS_LOG_BYTES) if path.exists() else ""
 
 
-def attach_live(config: Any) -> tuple[LiveStack | None, str]:
-    """The running stack of `config`, or (None, why not)."""
+def scratch_redis_binary(config: StackConfig) -> str:
+    """This machine's redis-server (the docker stack's runs in a container: the scratch one needs our own)."""
+    from stack.binaries import find_binaries
+
+    return str(find_binaries(config.tools_dir, install=False).redis_server)
+
+
+def attach_live(config: StackConfig, driver_name: str | None = None) -> tuple[LiveStack | None, str]:
+    """The running stack of `config` on the driver named (None: the one recorded in the run dir), or (None, why not)."""
+    from stack.drivers.registry import DEFAULT_DRIVER, make_driver, recorded_driver
+
+    name = driver_name or recorded_driver(config) or DEFAULT_DRIVER
     try:
-        from stack.drivers.local.driver import LocalDriver
-
-        driver = LocalDriver(config, install=False)
+        driver = make_driver(config, name, install=False)
     except ChaosError as exc:
-        return None, f"cannot drive the local stack: {exc}"
+        return None, f"cannot drive the {name} stack: {exc}"
     if driver.attach() is None:
         return None, f"no stack recorded in {config.run_dir} (start one with `aarya-chaos up`)"
     live = LiveStack(driver)
@@ -133,7 +149,7 @@ def attach_live(config: Any) -> tuple[LiveStack | None, str]:
 
 
 def container_map(config: Any) -> dict[str, str]:
-    """Container name (as the runbook writes it) -> component of the local stack."""
+    """Container name (as the runbook writes it) -> component of the stack."""
     mapping = {config.postgres.container: "postgres", config.redis.container: "redis",
                config.gateway.container: "api_gateway", config.toxiproxy.container: "toxiproxy"}
     for name, service in config.services.items():

@@ -96,7 +96,8 @@ SYNTAX_REPLY = re.compile(r"syntax error|wrong number of arguments|unknown comma
                            r"Error compiling script|not an integer|out of range|Unbalanced|invalid|"
                            r"unrecognized|Unknown", re.I)
 
-MISSING_KEY_REPLY = re.compile(r"no such key|requires the key to exist", re.I)
+# An answer about a key the empty copy lacks (not NOGROUP: the live groups are mirrored, so that one is real).
+MISSING_KEY_REPLY = re.compile(r"^(?!NOGROUP).*(no such key|requires the key to exist)", re.I | re.S)
 
 
 def changes_state(spec: RSpec) -> bool:

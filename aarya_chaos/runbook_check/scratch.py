@@ -17,13 +17,21 @@ from stack.ports import free_port
 class RedisLink:
     """A raw Redis connection: replies exactly as the server sends them, no client-side parsing."""
 
-    def __init__(self, host: str, port: int, timeout_s: float = 3.0) -> None:
+    def __init__(self, connection: Any) -> None:
+        self._conn = connection
+        self._conn.connect()
+
+    @classmethod
+    def to(cls, host: str, port: int, timeout_s: float = 3.0) -> RedisLink:
         import redis
 
         connection: Any = redis.Connection  # untyped in redis-py
-        self._conn: Any = connection(host=host, port=port, socket_timeout=timeout_s,
-                                     socket_connect_timeout=timeout_s)
-        self._conn.connect()
+        return cls(connection(host=host, port=port, socket_timeout=timeout_s, socket_connect_timeout=timeout_s))
+
+    @classmethod
+    def of_client(cls, client: Any) -> RedisLink:
+        """A connection of its own made like the client's (address, password, timeouts), read without its parsers."""
+        return cls(client.connection_pool.make_connection())
 
     def call(self, *words: str) -> Any:
         self._conn.send_command(*words)
@@ -47,7 +55,7 @@ class ScratchRedis:
         deadline = time.monotonic() + 10
         while True:
             try:
-                self.link = RedisLink("127.0.0.1", self.port)
+                self.link = RedisLink.to("127.0.0.1", self.port)
                 if self.link.call("PING") == "PONG":
                     break
             except Exception:

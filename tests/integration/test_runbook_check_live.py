@@ -15,7 +15,7 @@ import pytest
 from aarya_chaos.runbook_check.engine import check_runbook
 from aarya_chaos.runbook_check.report import CommandCheck, Report
 from stack.config import StackConfig
-from stack.drivers.local import LocalDriver
+from stack.drivers.local.driver import LocalDriver
 
 pytestmark = pytest.mark.integration
 RUNBOOKS = Path(__file__).resolve().parents[1] / "data" / "runbooks"
