@@ -4,10 +4,10 @@ access log, literal core_platform log lines and literal table fingerprints."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from fixtures.faults.attack import LOGIN, SCRAPE, SQLI
+from stack.drivers.base import GatewayFiles
 from scenarios.test_suspicious_activity import (blocked_after_response, failed_logins_logged, legit_success,
                                                 no_injection_succeeded, no_server_errors, suspicious_source,
                                                 tables_intact)
@@ -27,7 +27,7 @@ def attack(f: str, t: float, status: int, by: str, **value: Any) -> list[Any]:
 def test_attack_source_identified_fails(tmp_path: Path) -> None:
     """The detector named no source in the gateway's log (the claim compares what it found with the attacker)."""
     log = tmp_path / "access.log"
-    run = FakeRun(stack=FakeStack(components={GATEWAY: SimpleNamespace(access_log=log)}))
+    run = FakeRun(stack=FakeStack(gateway_files=lambda: GatewayFiles(log, tmp_path / "deny.conf")))
     log.write_text("\n".join([LEGIT] * 50 + [TAUTOLOGY, UNION] + [LOGIN_401] * 12) + "\n")  # under the thresholds
     assert suspicious_source(run, 0)() is None and run.measured.get("attack_source") != ATTACKER
     log.write_text("\n".join([LEGIT] * 50 + [TAUTOLOGY, UNION, STACKED] + [LOGIN_401] * 20) + "\n")

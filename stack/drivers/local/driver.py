@@ -21,41 +21,36 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import PurePosixPath
 from typing import Any
 
 import psutil
-import psycopg
-import redis
 
-from aarya_chaos.errors import ConfigError, FaultError, StackAlreadyRunning, StackError
+from aarya_chaos.errors import ConfigError, StackAlreadyRunning, StackError
 from stack.binaries import Binaries, find_binaries
 from stack.config import StackConfig
-from stack.drivers.base import Capability, ComponentStatus, GatewayFiles, OutsideClient, PostgresFiles, ProcessEvent
+from stack.drivers.base import Capability, ComponentStatus, OutsideClient, ProcessEvent
 from stack.drivers.common import StackContext, check_ports_free, live_owner, read_run_state, write_run_state
 from stack import runs
 from stack.pgrestore import roll_back_interrupted_restore
 from stack.logtail import tail
-from stack.toxiproxy import ToxiproxyClient
 from stack.waits import wait_until
-from stack.redis_client import NO_RETRY
 
 from . import cgroups
 from .components import Component, Gateway, Postgres, Redis, RunLayout, Service, Toxiproxy
 from .instances import LocalInstances
 from .process import ProcessRecord, reap
+from .events import LocalEvents
 from .stack_env import write_stack_env
+from .stores import LocalStores
 
 OUTSIDE_CLIENT_ADDRESS = "127.0.0.66"  # the legitimate load comes from 127.0.0.1
 
 log = logging.getLogger("aarya.driver")
-MONITOR_INTERVAL_S = 0.05
 UNIX_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with its terminating NUL
-SQL_ATTEMPTS = 5
 EXEC_TIMEOUT_S = 5
 
 
-class LocalDriver(StackContext):
+class LocalDriver(LocalStores, LocalEvents, StackContext):
     def __init__(self, config: StackConfig, *, fresh: bool = False, install: bool = True,
                  binaries: Binaries | None = None) -> None:
         self.config = config
@@ -377,11 +372,6 @@ class LocalDriver(StackContext):
     def release_outside_client(self, client: OutsideClient) -> None:
         pass
 
-    def gateway_files(self) -> GatewayFiles:
-        gateway = self.component("api_gateway")
-        assert isinstance(gateway, Gateway)
-        return GatewayFiles(gateway.access_log, gateway.deny_file)
-
     def scaling_note(self) -> str:
         return ("runbook: `docker-compose up -d --scale content_services=2` has no local equivalent; the driver "
                 "started a second content_services process on a free port")
@@ -396,11 +386,6 @@ class LocalDriver(StackContext):
                 self.resume(name)
             lines = [f"processes: sent SIGCONT to {', '.join(resumed) or 'nothing (none running)'}"]
         return lines + cgroups.release_run(runs.run_id_for(self.config.run_dir))
-
-    def postgres_files(self) -> PostgresFiles:
-        owner = self.layout.pgdata.stat()
-        return PostgresFiles(self.layout.pgdata, self.layout.wal_archive, self.layout.backups, owner.st_uid,
-                             owner.st_gid, PurePosixPath(self.layout.pgdata))
 
     # -- clients for faults and checks ---------------------------------------------------------
 
@@ -418,96 +403,12 @@ class LocalDriver(StackContext):
         """SIGTERM (SIGKILL after `timeout_s`) to the instance's processes; idempotent."""
         self._instances.stop(instance, timeout_s)
 
-    def toxiproxy(self) -> ToxiproxyClient:
-        return ToxiproxyClient(self.components["toxiproxy"].endpoint)
-
-    def admin_conninfo(self, database: str | None = None) -> str:
-        """The superuser's connection over PostgreSQL's Unix socket (the operator's path, not through Toxiproxy)."""
-        pg = self.components["postgres"]
-        assert isinstance(pg, Postgres)
-        return pg.admin_conninfo(database)
-
-    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run SQL as the superuser over the Unix socket (the operator's path, not through Toxiproxy)."""
-        pg = self.components["postgres"]
-        assert isinstance(pg, Postgres)
-        for attempt in range(SQL_ATTEMPTS):
-            try:
-                with psycopg.connect(pg.admin_conninfo(), autocommit=True) as conn:
-                    cursor = conn.execute(query, params)
-                    return cursor.fetchall() if cursor.description else []
-            except psycopg.OperationalError as exc:
-                # At a full server, refused app connections hold a reserved slot for a few milliseconds.
-                if "too many clients" not in str(exc) or attempt == SQL_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    def redis(self) -> redis.Redis:
-        return redis.Redis(host=self.config.host, port=self.config.redis.port, socket_timeout=2,
-                           socket_connect_timeout=2, decode_responses=True, retry=NO_RETRY)
-
-    def pg_isready(self) -> tuple[int, str]:
-        """The runbook's `pg_isready -U postgres`, over TCP: (exit code, output)."""
-        pg = self.config.postgres
-        return _run([str(self.binaries.pg("pg_isready")), "-h", self.config.host, "-p", str(pg.port),
-                     "-U", pg.superuser, "-t", "2"])
-
-    def redis_cli(self, *args: str) -> tuple[int, str]:
-        """The runbook's `redis-cli ...` against our Redis: (exit code, output)."""
-        return _run([str(self.binaries.redis_cli), "-h", self.config.host, "-p", str(self.config.redis.port),
-                     *args])
-
     def grep_logs(self, name: str, pattern: str, lines: int = 1000) -> list[str]:
         """Lines of the last `lines` of a component's log matching an (extended, case-insensitive) regex."""
         regex = re.compile(pattern, re.IGNORECASE)
         return [line for line in self.logs(name, lines).splitlines() if regex.search(line)]
 
-    def reload_gateway(self) -> None:
-        gateway = self.components["api_gateway"]
-        assert isinstance(gateway, Gateway)
-        gateway.reload()
-
     # -- events --------------------------------------------------------------------------------
-
-    def events(self) -> list[ProcessEvent]:
-        with self._lock:
-            return list(self._events)
-
-    def _record(self, component: str, kind: str, exit_code: int | None = None, detail: str = "") -> None:
-        event = ProcessEvent(time.time(), time.monotonic(), component, kind, exit_code, detail)
-        with self._lock:
-            self._events.append(event)
-        log.info("%s %s%s", component, kind, f" (exit {exit_code})" if exit_code is not None else "")
-
-    def _start_monitor(self) -> None:
-        self._monitor_stop.clear()
-        self._monitor = threading.Thread(target=self._watch_exits, name="aarya-monitor", daemon=True)
-        self._monitor.start()
-
-    def _watch_exits(self) -> None:
-        reported: set[int] = set()
-        while not self._monitor_stop.wait(MONITOR_INTERVAL_S):
-            for name, component in self.components.items():
-                popen = component.process.popen
-                if popen is None or id(popen) in reported or popen.poll() is None:
-                    continue
-                reported.add(id(popen))
-                if name not in self._expected_down:
-                    code = popen.returncode
-                    self._record(name, "exited", _exit_status(code), detail=_describe_exit(code))
-                    self._record_oom_kill(name)
-
-    def _record_oom_kill(self, name: str) -> None:
-        cgroup = self._cgroups.get(name)
-        if cgroup is None:
-            return
-        try:
-            kills = cgroup.oom_kills()
-        except FaultError:
-            return
-        if kills > 0:
-            self._record(name, "oom_killed", detail=f"{cgroup.path}: oom_kill {kills}")
 
     # -- run.json ------------------------------------------------------------------------------
 
@@ -523,25 +424,6 @@ class LocalDriver(StackContext):
     @staticmethod
     def _recorded_processes(state: dict[str, Any]) -> list[ProcessRecord]:
         return [ProcessRecord(**fields) for fields in state.get("processes", {}).values()]
-
-
-def _run(command: list[str], timeout_s: float = 5.0) -> tuple[int, str]:
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return 124, f"{command[0]} timed out after {timeout_s}s"
-    return result.returncode, result.stdout + result.stderr
-
-
-def _exit_status(returncode: int) -> int:
-    """Shell-style exit status: a death by signal N is 128+N (so SIGKILL, as in an OOM kill, is 137)."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        return f"killed by {signal.Signals(-returncode).name}"
-    return f"exit {returncode}"
 
 
 def _in_session(proc: psutil.Process, session: int) -> bool:
