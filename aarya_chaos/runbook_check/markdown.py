@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
 from aarya_chaos.runbook_check.report import InputError
 
 TEXT_SUFFIXES = {"", ".md", ".markdown", ".mdown", ".mkd", ".txt", ".text"}
@@ -20,7 +23,6 @@ class CodeBlock:
 
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})\s*([^\s`]*)")
 _SECTION_NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\.?\s")
 
 
@@ -53,43 +55,60 @@ def section_label(heading: str) -> str:
 
 
 def parse_markdown(text: str) -> tuple[list[CodeBlock], list[str]]:
-    """The fenced code blocks with the section each is in, and notes about broken headings."""
+    """The fenced code blocks with the section each is in, and notes about broken headings.
+
+    markdown-it (CommonMark) says which lines are ATX headings and fenced blocks; the blocks keep their lines
+    as written (not de-indented), so line numbers and commands read as in the file."""
+    lines = re.sub(r"\r\n?", "\n", text).split("\n")  # as markdown-it numbers them
+    sections = _Sections()
     blocks: list[CodeBlock] = []
-    structure: list[str] = []
-    section = "-"
-    last_major: int | None = None
-    fence: str | None = None
-    lang = ""
-    start = 0
-    content: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if fence is not None:
-            stripped = line.strip()
-            if stripped.startswith(fence[0] * len(fence)) and set(stripped) <= {fence[0]}:
-                blocks.append(CodeBlock(section, lang, start, tuple(content)))
-                fence = None
-            else:
-                content.append(line)
+    quoted = 0  # blockquote depth: there the lines as written carry `>` markers
+    for token in MarkdownIt("commonmark").parse(text):
+        quoted += {"blockquote_open": 1, "blockquote_close": -1}.get(token.type, 0)
+        if token.map is None:
             continue
-        opening = _FENCE.match(line)
-        if opening:
-            fence, lang, start, content = opening.group(2), opening.group(3).lower(), number + 1, []
-            continue
-        heading = _HEADING.match(line)
-        if heading:
-            title = heading.group(2).strip()
-            if not re.search(r"[A-Za-z0-9]", title):
-                structure.append(f"line {number}: heading {line.strip()!r} has no title")
-                continue
-            numbered = _SECTION_NUMBER.match(title + " ")
-            if numbered:
-                major = int(numbered.group(1).split(".")[0])
-                if last_major is not None and major not in (last_major, last_major + 1):
-                    structure.append(f"line {number}: section {numbered.group(1)} ({title!r}) does not follow "
-                                     f"section {last_major} (a heading lost its number or its markup?)")
-                last_major = major
-            section = section_label(title)
-    if fence is not None:
-        structure.append(f"line {start - 1}: code block never closed")
-        blocks.append(CodeBlock(section, lang, start, tuple(content)))
-    return blocks, structure
+        if token.type == "heading_open" and token.markup.startswith("#"):
+            sections.heading(token.map[0] + 1, lines[token.map[0]])
+        elif token.type == "fence":
+            blocks.append(_fenced_block(token, lines, sections, quoted > 0))
+    return blocks, sections.structure
+
+
+def _fenced_block(token: Token, lines: list[str], sections: _Sections, quoted: bool) -> CodeBlock:
+    assert token.map is not None
+    start, end = token.map  # the opening fence's line, and one past the block's last line (0-based)
+    content = token.content.removesuffix("\n").split("\n") if token.content else []
+    closed = end - start == len(content) + 2
+    if not closed:
+        sections.structure.append(f"line {start + 1}: code block never closed")
+    if not quoted:
+        content = lines[start + 1:start + 1 + len(content)]  # as written, indentation kept
+    lang = token.info.split()[0].lower() if token.info.split() else ""
+    return CodeBlock(sections.current, lang, start + 2, tuple(content))
+
+
+class _Sections:
+    """The section label headings give the blocks after them, and notes on headings that look broken."""
+
+    def __init__(self) -> None:
+        self.current = "-"
+        self.structure: list[str] = []
+        self.last_major: int | None = None
+
+    def heading(self, number: int, line: str) -> None:
+        heading = _HEADING.match(line.lstrip())
+        if heading is None:  # `###` alone: CommonMark's empty heading, not one the runbook meant
+            return
+        line = line.strip()
+        title = heading.group(2).strip()
+        if not re.search(r"[A-Za-z0-9]", title):
+            self.structure.append(f"line {number}: heading {line!r} has no title")
+            return
+        numbered = _SECTION_NUMBER.match(title + " ")
+        if numbered:
+            major = int(numbered.group(1).split(".")[0])
+            if self.last_major is not None and major not in (self.last_major, self.last_major + 1):
+                self.structure.append(f"line {number}: section {numbered.group(1)} ({title!r}) does not follow "
+                                      f"section {self.last_major} (a heading lost its number or its markup?)")
+            self.last_major = major
+        self.current = section_label(title)

@@ -8,12 +8,8 @@ import subprocess
 
 import pytest
 
-from aarya_chaos.runbook_check.context import Context
-from aarya_chaos.runbook_check.engine import check_command
 from aarya_chaos.runbook_check.grep import alternatives, compile_grep, parse_grep, translate
-from aarya_chaos.runbook_check.report import CommandCheck
-from aarya_chaos.runbook_check.shell import ShellCommand
-from stack.config import load_config
+from tests.unit.test_runbook_check_helpers import dry_run_check
 
 LINES = [
     "timeout", "timed out", "timeout|timed out", "a|b", "a", "b", "slow consumer", "lagging", "behind",
@@ -68,26 +64,21 @@ def test_bad_patterns_are_rejected_like_grep_does() -> None:
             compile_grep(parse_grep(argv))
 
 
-def _grep_check(text: str, comment: str = "") -> CommandCheck:
-    ctx = Context(load_config(), None, "--dry-run")
-    return check_command(ShellCommand("6.1", 1, text, comment), [], ctx)
-
-
 def test_only_matching_ip_grep_counts_upstream_addresses_too() -> None:
-    check = _grep_check('docker logs aarya_api_gateway --tail=1000 | grep -oE '
+    check = dry_run_check('docker logs aarya_api_gateway --tail=1000 | grep -oE '
                         '"[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}" | sort | uniq -c')
     assert check.result == "warning" and "awk '{print $1}'" in check.why
 
 
 def test_failure_greps_that_match_successes() -> None:
-    check = _grep_check('docker logs aarya_core_platform --tail=1000 | grep "authentication\\|login\\|failed" | wc -l',
+    check = dry_run_check('docker logs aarya_core_platform --tail=1000 | grep "authentication\\|login\\|failed" | wc -l',
                         comment="Check authentication failures")
     assert check.result == "warning" and "'login' (1)" in check.why
-    precise = _grep_check('docker logs aarya_core_platform --tail=1000 | grep "authentication failed" | wc -l',
+    precise = dry_run_check('docker logs aarya_core_platform --tail=1000 | grep "authentication failed" | wc -l',
                           comment="Check authentication failures")
     assert precise.result == "dry-run"
 
 
 def test_grep_fed_by_docker_ps_is_not_runnable_but_checked() -> None:
-    check = _grep_check("docker ps | grep postgres")
+    check = dry_run_check("docker ps | grep postgres")
     assert check.result == "not runnable" and "compiles as a basic regex" in check.why
