@@ -14,6 +14,7 @@ from rich.console import Console
 
 from aarya_chaos import gameday
 from aarya_chaos import gameday_plugin as plugin
+from aarya_chaos import gameday_view
 from fixtures.scenario import Targets
 from load.history import HistoryWriter
 from stack.drivers.fake import FakeDriver
@@ -116,7 +117,7 @@ def test_pytest_arguments() -> None:
 def test_history_tail_follows_appended_records(tmp_path: Path) -> None:
     load = HistoryWriter(tmp_path / "load-1.jsonl", process="1:1")
     scenario = HistoryWriter(tmp_path / "scenario.jsonl", process="scenario")
-    tail = plugin.HistoryTail(tmp_path)
+    tail = gameday_view.HistoryTail(tmp_path)
     for latency_ms, outcome in ((10, "ok"), (20, "ok"), (30, "ok"), (400, "fail")):
         op = load.invoke("browse")
         load._starts[op] -= latency_ms / 1000
@@ -157,7 +158,7 @@ def test_live_view_renders_phase_load_components_and_targets(tmp_path: Path) -> 
     op = load.invoke("browse")
     load.complete(op, "browse", "ok", status=200)
     out = io.StringIO()
-    view = plugin.LiveView(fake_run(tmp_path), Console(file=out, width=100))
+    view = gameday_view.LiveView(fake_run(tmp_path), Console(file=out, width=100))
     view.note("auto: inject: kill commerce with SIGKILL")
     Console(file=out, width=100).print(view.render())
     screen = out.getvalue()
@@ -171,7 +172,7 @@ def test_live_view_renders_phase_load_components_and_targets(tmp_path: Path) -> 
 def test_live_view_survives_errors(tmp_path: Path) -> None:
     run = fake_run(tmp_path)
     run.stack = None  # status() will fail
-    text = plugin.LiveView(run, Console(file=io.StringIO())).render()
+    text = gameday_view.LiveView(run, Console(file=io.StringIO())).render()
     assert "live view error" in str(text)
 
 
@@ -213,7 +214,7 @@ def test_read_yes_no_from_a_terminal() -> None:
         typist = threading.Timer(0.3, os.write, (controller, keys))
         typist.start()
         try:
-            return plugin.read_yes_no(terminal)
+            return gameday_view.read_yes_no(terminal)
         finally:
             typist.join()
 
