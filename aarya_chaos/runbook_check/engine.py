@@ -14,8 +14,8 @@ from typing import Any, Literal
 from aarya_chaos.runbook_check.context import Context
 from aarya_chaos.runbook_check.curl import check_curl
 from aarya_chaos.runbook_check.grep_check import Sample, check_grep_pipeline, log_source
-from aarya_chaos.runbook_check.live import LiveStack, attach_live
-from aarya_chaos.runbook_check.markdown import parse_markdown, read_runbook
+from aarya_chaos.runbook_check.live import attach_live
+from aarya_chaos.runbook_check.markdown import CodeBlock, parse_markdown, read_runbook
 from aarya_chaos.runbook_check.redis_check import check_redis
 from aarya_chaos.runbook_check.report import CommandCheck, InputError, Report
 from aarya_chaos.runbook_check.shell import ShellCommand, Stage, lex, shorten, split_commands, unwrap
@@ -23,6 +23,7 @@ from aarya_chaos.runbook_check.sql import parse_psql, split_sql
 from aarya_chaos.runbook_check.sql_check import check_sql
 
 SHELL_LANGS = {"", "bash", "sh", "shell", "console", "zsh", "shell-session", "sh-session"}
+SQL_LANGS = {"sql", "postgresql", "psql", "pgsql"}
 
 
 def check_python(check: CommandCheck, argv: list[str], container: str | None) -> None:
@@ -148,49 +149,65 @@ def check_command(command: ShellCommand, later: Sequence[ShellCommand], ctx: Con
 def check_runbook(path: Path, mode: Literal["auto", "live", "static"], config: Any,
                   driver_name: str | None = None) -> Report:
     """Check every command of the runbook at `path`; InputError when there is nothing to check."""
-    text = read_runbook(path)
-    blocks, structure = parse_markdown(text)
+    blocks, structure = parse_markdown(read_runbook(path))
     if not blocks:
         raise InputError(f"{path}: no fenced code blocks (```), so no commands to check")
-    live: LiveStack | None = None
-    why = "--dry-run"
-    if mode != "static":
-        live, why = attach_live(config, driver_name)
-        if live is None and mode == "live":
-            raise InputError(f"--live: {why}; or check statically with --dry-run")
-    ctx = Context(config, live, why)
-    report = Report(path, "live" if live is not None else "static", structure=structure)
-    checks: list[CommandCheck] = []
+    ctx = _context(mode, config, driver_name)
+    report = Report(path, "live" if ctx.live is not None else "static", structure=structure)
     try:
-        for block in blocks:
-            if block.lang in SHELL_LANGS:
-                commands = split_commands(block)
-                for index, command in enumerate(commands):
-                    checks.append(check_command(command, commands[index + 1:], ctx))
-            elif block.lang in ("sql", "postgresql", "psql", "pgsql"):
-                offset = 0
-                for statement in split_sql("\n".join(block.lines)):
-                    line = next((block.first_line + k for k, l in enumerate(block.lines)
-                                 if k >= offset and statement.split("\n")[0].strip() in l), block.first_line)
-                    offset = line - block.first_line
-                    check = CommandCheck(block.section, line, shorten(statement), "sql")
-                    check_sql(check, statement, None, ctx)
-                    checks.append(check)
-            else:
-                report.skipped_blocks[block.lang or "?"] = report.skipped_blocks.get(block.lang or "?", 0) + 1
+        checks = [check for block in blocks for check in _check_block(block, ctx, report.skipped_blocks)]
     finally:
-        if live is not None:
-            live.close()
+        if ctx.live is not None:
+            ctx.live.close()
     if not checks:
         kinds = ", ".join(f"{n} {lang}" for lang, n in report.skipped_blocks.items())
         raise InputError(f"{path}: no commands to check (its code blocks are {kinds or 'empty'})")
     for check in checks:
         (report.checks if check.kind != "shell" or check.findings else report.quiet_shell).append(check)
-    if live is None:
-        report.notes.append(f"static checks only ({why})")
+    _add_notes(report, ctx)
+    return report
+
+
+def _context(mode: Literal["auto", "live", "static"], config: Any, driver_name: str | None) -> Context:
+    if mode == "static":
+        return Context(config, None, "--dry-run")
+    live, why = attach_live(config, driver_name)
+    if live is None and mode == "live":
+        raise InputError(f"--live: {why}; or check statically with --dry-run")
+    return Context(config, live, why)
+
+
+def _check_block(block: CodeBlock, ctx: Context, skipped: dict[str, int]) -> list[CommandCheck]:
+    if block.lang in SHELL_LANGS:
+        commands = split_commands(block)
+        return [check_command(command, commands[index + 1:], ctx) for index, command in enumerate(commands)]
+    if block.lang in SQL_LANGS:
+        return _check_sql_block(block, ctx)
+    skipped[block.lang or "?"] = skipped.get(block.lang or "?", 0) + 1
+    return []
+
+
+def _check_sql_block(block: CodeBlock, ctx: Context) -> list[CommandCheck]:
+    """Each statement of a ```sql block, at the line where it starts."""
+    checks = []
+    offset = 0
+    for statement in split_sql("\n".join(block.lines)):
+        first = statement.split("\n")[0].strip()
+        line = next((block.first_line + k for k, text in enumerate(block.lines) if k >= offset and first in text),
+                    block.first_line)
+        offset = line - block.first_line
+        check = CommandCheck(block.section, line, shorten(statement), "sql")
+        check_sql(check, statement, None, ctx)
+        checks.append(check)
+    return checks
+
+
+def _add_notes(report: Report, ctx: Context) -> None:
+    """What could not be checked, and why."""
+    if ctx.live is None:
+        report.notes.append(f"static checks only ({ctx.why_static})")
     for what, n in ctx.not_checked.items():
         report.notes.append(f"not checked: {n} {what}")
     if report.skipped_blocks:
         report.notes.append("code blocks that are not commands, skipped: "
                             + ", ".join(f"{n} {lang}" for lang, n in report.skipped_blocks.items()))
-    return report

@@ -101,94 +101,127 @@ def log_source(argv: list[str], ctx: Context) -> tuple[Sample | None, str]:
     return Sample(builtin, f"{len(builtin)} built-in sample lines of {component}'s log", False), ""
 
 
+GREPS = ("grep", "egrep", "fgrep")
+SYNTAX_NAMES = {"bre": "basic regex", "ere": "extended regex (-E)", "fixed": "fixed string (-F)",
+                "perl": "Perl regex (-P)"}
+
+
+class GrepRejected(Exception):
+    """A grep that cannot run at all (the check already says why): the rest of the pipeline is not tried."""
+
+
 def check_grep_pipeline(check: CommandCheck, stages: list[Stage], start: int, sample: Sample | None,
                         source_why: str, ctx: Context, comment: str) -> None:
     """Every grep stage from `start` on: its pattern as grep reads it, tried on the sample lines."""
     lines = list(sample.lines) if sample is not None else None
-    live_source = sample is not None and sample.live
     for stage in stages[start:]:
-        argv = stage.argv
-        program = os.path.basename(argv[0]) if argv else ""
-        if program not in ("grep", "egrep", "fgrep"):
+        program = os.path.basename(stage.argv[0]) if stage.argv else ""
+        if program not in GREPS:
             if lines is not None and program not in TEXT_FILTERS:
                 lines = None
             continue
-        call = parse_grep(argv)
-        if not call.patterns:
-            check.add("fails", "grep without a pattern")
-            return
-        syntax = {"bre": "basic regex", "ere": "extended regex (-E)", "fixed": "fixed string (-F)",
-                  "perl": "Perl regex (-P)"}[call.syntax]
         try:
-            regex, notes = compile_grep(call)
-        except re.error as exc:
-            check.add("fails", f"grep rejects the pattern {call.patterns[0]!r}: {exc}")
+            lines = check_grep_stage(check, stage.argv, lines, sample, source_why, comment)
+        except GrepRejected:
             return
-        for problem in call.problems:
-            check.add("not runnable", problem)
-        shown = " / ".join(quote_as_written(p) for p in call.patterns)
-        literal_bar = any("literal character in a basic regex" in n and "`|`" in n for n in notes)
-        if literal_bar:
-            intended = GrepCall(call.patterns, "ere", call.ignore_case, word=call.word, line=call.line)
-            would = ""
-            if lines is not None:
-                hits = sum(1 for line in lines if regex.search(line))
-                ere, _ = compile_grep(intended)
-                meant = sum(1 for line in lines if ere.search(line))
-                would = f": on {sample.label if sample else 'the sample'} it matches {hits} line(s), " \
-                        f"as `grep -E` it would match {meant}"
-            check.add("fails", f"grep {shown} is a basic regex, where `|` is a literal character: it only matches "
-                               f"the text {quote_as_written(call.patterns[0])} itself, never the alternatives{would}; "
-                               f"use grep -E (or `\\|`)")
-        for note in notes:
-            if not ("`|`" in note and literal_bar):
-                check.add("warning", f"grep {shown}: {note}")
-        if lines is None:
-            check.add("not runnable", f"pattern {shown} compiles as a {syntax}; not tried on data: {source_why}")
-            continue
-        matched = [line for line in lines if bool(regex.search(line)) != call.invert]
-        label = sample.label if sample else "the sample"
-        if not literal_bar:
-            check.add("ok", f"pattern {shown} ({syntax}) matches {len(matched)} of {len(lines)} lines ({label})")
-        if call.only_matching and not call.invert:
-            multi = [line for line in matched if len(regex.findall(line)) > 1]
-            if multi:
-                example = regex.findall(multi[0])
-                ip_hint = " (the access log also carries upstream=ADDRESS:PORT: count clients with awk '{print $1}')" \
-                    if re.search(r"\d.*\\\.", "".join(call.patterns)) else ""
-                check.add("warning", f"grep -o prints every match: {len(multi)} of {len(matched)} matching lines hold "
-                                     f"several ({', '.join(map(str, example[:3]))}), so the count includes more "
-                                     f"than one address or token per line{ip_hint}")
-        if FAILURE_INTENT.search(comment) and not call.invert and not call.only_matching:
-            successes = [line for line in matched if SUCCESS_WORDS.search(line)]
-            if successes:
-                branches = []
-                for alternative in alternatives(call.patterns[0], call.syntax):
-                    try:
-                        part, _ = compile_grep(GrepCall([alternative], call.syntax, call.ignore_case))
-                    except re.error:
-                        continue
-                    n = sum(1 for line in successes if part.search(line))
-                    if n:
-                        branches.append(f"{quote_as_written(alternative)} ({n})")
-                check.add("warning", f"the comment says {shorten(comment, 40)!r} but {len(successes)} of the "
-                                     f"{len(matched)} matching lines are successes (e.g. "
-                                     f"{shorten(SUCCESS_WORDS.search(successes[0]).group(0), 20)!r} in "  # type: ignore[union-attr]
-                                     f"{shorten(successes[0], 60)!r})"
-                                     + (f", matched by {', '.join(branches)}" if branches else ""))
-        if call.only_matching:
-            lines = [m.group(0) for line in matched for m in regex.finditer(line)]
-        elif call.count:
-            lines = None
-        else:
-            lines = matched
     if sample is None:
         return
-    if not live_source:
+    if not sample.live:
         ctx.missed("greps tried on built-in sample lines instead of the live logs")
         check.add("dry-run", f"tried on built-in sample lines, not the live log ({ctx.static_reason()})")
         return
     run_pipeline_on_sample(check, stages, start, sample)
+
+
+def check_grep_stage(check: CommandCheck, argv: list[str], lines: list[str] | None, sample: Sample | None,
+                     source_why: str, comment: str) -> list[str] | None:
+    """One grep: its findings, and the lines it passes on (None when they are not known)."""
+    call, regex, notes = _compile(check, argv)
+    for problem in call.problems:
+        check.add("not runnable", problem)
+    shown = " / ".join(quote_as_written(p) for p in call.patterns)
+    literal_bar = any("literal character in a basic regex" in n and "`|`" in n for n in notes)
+    label = sample.label if sample else "the sample"
+    if literal_bar:
+        _report_literal_bar(check, call, regex, shown, lines, label)
+    for note in notes:
+        if not ("`|`" in note and literal_bar):
+            check.add("warning", f"grep {shown}: {note}")
+    if lines is None:
+        check.add("not runnable", f"pattern {shown} compiles as a {SYNTAX_NAMES[call.syntax]}; "
+                                  f"not tried on data: {source_why}")
+        return None
+    matched = [line for line in lines if bool(regex.search(line)) != call.invert]
+    if not literal_bar:
+        check.add("ok", f"pattern {shown} ({SYNTAX_NAMES[call.syntax]}) matches {len(matched)} of {len(lines)} "
+                        f"lines ({label})")
+    if call.only_matching and not call.invert:
+        _warn_several_matches(check, call, regex, matched)
+    if FAILURE_INTENT.search(comment) and not call.invert and not call.only_matching:
+        _warn_successes(check, call, matched, comment)
+    if call.only_matching:
+        return [m.group(0) for line in matched for m in regex.finditer(line)]
+    return None if call.count else matched
+
+
+def _compile(check: CommandCheck, argv: list[str]) -> tuple[GrepCall, re.Pattern[str], list[str]]:
+    call = parse_grep(argv)
+    if not call.patterns:
+        check.add("fails", "grep without a pattern")
+        raise GrepRejected
+    try:
+        regex, notes = compile_grep(call)
+    except re.error as exc:
+        check.add("fails", f"grep rejects the pattern {call.patterns[0]!r}: {exc}")
+        raise GrepRejected from None
+    return call, regex, notes
+
+
+def _report_literal_bar(check: CommandCheck, call: GrepCall, regex: re.Pattern[str], shown: str,
+                        lines: list[str] | None, label: str) -> None:
+    """`grep "a|b"`: a basic regex matching the text a|b, never a or b."""
+    would = ""
+    if lines is not None:
+        hits = sum(1 for line in lines if regex.search(line))
+        ere, _ = compile_grep(GrepCall(call.patterns, "ere", call.ignore_case, word=call.word, line=call.line))
+        meant = sum(1 for line in lines if ere.search(line))
+        would = f": on {label} it matches {hits} line(s), as `grep -E` it would match {meant}"
+    check.add("fails", f"grep {shown} is a basic regex, where `|` is a literal character: it only matches "
+                       f"the text {quote_as_written(call.patterns[0])} itself, never the alternatives{would}; "
+                       f"use grep -E (or `\\|`)")
+
+
+def _warn_several_matches(check: CommandCheck, call: GrepCall, regex: re.Pattern[str], matched: list[str]) -> None:
+    """`grep -o` counting more than one match a line (an IP grep also counting upstream addresses)."""
+    multi = [line for line in matched if len(regex.findall(line)) > 1]
+    if not multi:
+        return
+    example = regex.findall(multi[0])
+    ip_hint = " (the access log also carries upstream=ADDRESS:PORT: count clients with awk '{print $1}')" \
+        if re.search(r"\d.*\\\.", "".join(call.patterns)) else ""
+    check.add("warning", f"grep -o prints every match: {len(multi)} of {len(matched)} matching lines hold "
+                         f"several ({', '.join(map(str, example[:3]))}), so the count includes more "
+                         f"than one address or token per line{ip_hint}")
+
+
+def _warn_successes(check: CommandCheck, call: GrepCall, matched: list[str], comment: str) -> None:
+    """A grep the comment says finds failures that also matches successes; which alternatives do."""
+    successes = [(line, found) for line in matched if (found := SUCCESS_WORDS.search(line))]
+    if not successes:
+        return
+    branches = []
+    for alternative in alternatives(call.patterns[0], call.syntax):
+        try:
+            part, _ = compile_grep(GrepCall([alternative], call.syntax, call.ignore_case))
+        except re.error:
+            continue
+        n = sum(1 for line, _ in successes if part.search(line))
+        if n:
+            branches.append(f"{quote_as_written(alternative)} ({n})")
+    first, word = successes[0]
+    check.add("warning", f"the comment says {shorten(comment, 40)!r} but {len(successes)} of the "
+                         f"{len(matched)} matching lines are successes (e.g. {shorten(word.group(0), 20)!r} in "
+                         f"{shorten(first, 60)!r})" + (f", matched by {', '.join(branches)}" if branches else ""))
 
 
 def run_pipeline_on_sample(check: CommandCheck, stages: list[Stage], start: int, sample: Sample) -> None:

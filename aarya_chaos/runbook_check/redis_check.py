@@ -117,19 +117,10 @@ def check_redis(check: CommandCheck, argv: list[str], ctx: Context, comment: str
         check.add("not runnable", "redis-cli without a command is interactive")
         return None
     words = call.words
-    try:
-        spec, used = live.redis_spec(words) if live else recorded_spec(words)
-    except Exception as exc:
-        check.add("not runnable", f"could not ask Redis for COMMAND INFO: {exc}")
+    found = _command_spec(check, words, live)
+    if found is None:
         return None
-    name = " ".join(words[:used]).upper()
-    if spec is None:
-        where = "COMMAND INFO has no such command" if live else "not in the built-in table of redis-server's commands"
-        check.add("fails", f"unknown command or subcommand {name!r} ({where})")
-        return None
-    if spec.container and used == 1:
-        check.add("fails", f"{spec.name} needs a subcommand")
-        return None
+    spec, used = found
     args = words[used:]
     problems = check_redis_grammar(spec, args)
     source = "COMMAND INFO/DOCS of the live server" if live else "the built-in table"
@@ -143,12 +134,7 @@ def check_redis(check: CommandCheck, argv: list[str], ctx: Context, comment: str
                                           and "@dangerous" not in spec.categories)
     if spec.name in ("EVAL", "EVAL_RO"):
         allowed = not script_writes
-    if spec.name == "KEYS":
-        check.add("warning", "KEYS walks every key while Redis serves nobody else; use SCAN (redis-cli --scan)")
-    if spec.name in ("FLUSHDB", "FLUSHALL"):
-        check.add("warning", f"{spec.name} is not selective: it deletes every key, sessions (users logged out), "
-                             "carts and streams included, not only non-critical data; delete cache keys by pattern "
-                             "instead (redis-cli --scan --pattern 'cache:*' | xargs redis-cli unlink)")
+    _warn_hazards(check, spec)
     if live is None:
         problems += config_problems(check, spec, args, config_parameters())
     if not writes and allowed:
@@ -167,6 +153,33 @@ def check_redis(check: CommandCheck, argv: list[str], ctx: Context, comment: str
         result = "dry-run"  # already reported; the server agrees
     check.add(result, f"{what}; never run live: {verdict.lstrip('!')}")
     return None
+
+
+def _command_spec(check: CommandCheck, words: list[str], live: LiveStack | None) -> tuple[RSpec, int] | None:
+    """The command's spec and how many words name it; None (with the finding) when there is none to check."""
+    try:
+        spec, used = live.redis_spec(words) if live else recorded_spec(words)
+    except Exception as exc:
+        check.add("not runnable", f"could not ask Redis for COMMAND INFO: {exc}")
+        return None
+    if spec is None:
+        name = " ".join(words[:used]).upper()
+        where = "COMMAND INFO has no such command" if live else "not in the built-in table of redis-server's commands"
+        check.add("fails", f"unknown command or subcommand {name!r} ({where})")
+        return None
+    if spec.container and used == 1:
+        check.add("fails", f"{spec.name} needs a subcommand")
+        return None
+    return spec, used
+
+
+def _warn_hazards(check: CommandCheck, spec: RSpec) -> None:
+    if spec.name == "KEYS":
+        check.add("warning", "KEYS walks every key while Redis serves nobody else; use SCAN (redis-cli --scan)")
+    if spec.name in ("FLUSHDB", "FLUSHALL"):
+        check.add("warning", f"{spec.name} is not selective: it deletes every key, sessions (users logged out), "
+                             "carts and streams included, not only non-critical data; delete cache keys by pattern "
+                             "instead (redis-cli --scan --pattern 'cache:*' | xargs redis-cli unlink)")
 
 
 def run_read(check: CommandCheck, spec: RSpec, words: list[str], live: LiveStack | None, ctx: Context,
