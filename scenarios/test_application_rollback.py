@@ -35,7 +35,9 @@ import pytest
 
 from checks.verdict import Check, at_least, equals
 from checks.windows import in_window
-from fixtures.faults.release import BAD_RELEASE_ERROR, BadRelease, error_rate_above, release_on_health
+from fixtures.detect.release import error_rate_above
+from fixtures.diagnose.release import BAD_RELEASE_ERROR, release_on_health
+from fixtures.faults.release import BadRelease
 from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from load.outcomes import JOURNEY_FS

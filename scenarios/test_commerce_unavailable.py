@@ -19,9 +19,9 @@ import signal
 
 import pytest
 
-from fixtures.faults import ProcessKill
+from fixtures.faults.process import ProcessKill
 from fixtures.plugin import expect_scenario_failure
-from fixtures.probes import http_health_fails
+from fixtures.detect.probes import http_health_fails
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, answers_stayed_fast, checkout_works, failures_were_defined
 

@@ -36,7 +36,8 @@ import httpx
 import pytest
 
 from checks.verdict import Check
-from fixtures.faults.memory import MemoryLimitOOM, oom_event_seen
+from fixtures.detect.memory import oom_event_seen
+from fixtures.faults.memory import MemoryLimitOOM
 from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import (CONTROL_WAIT_S, Canary, answers_stayed_fast, failures_were_defined, gateway,

@@ -48,11 +48,11 @@ import httpx
 import pytest
 
 from checks.verdict import Check, at_least, equals
-from fixtures.faults.restore import (
+from fixtures.detect.restore import orders_present
+from fixtures.faults.restore import DestructiveMigration
+from fixtures.recover.restore import (
     APPLICATION_SERVICES,
     Backup,
-    DestructiveMigration,
-    orders_present,
     backup_dir,
     hand_back_postgres,
     recover,
@@ -60,7 +60,7 @@ from fixtures.faults.restore import (
     take_backup,
 )
 from fixtures.plugin import expect_scenario_failure
-from fixtures.probes import ConditionProbe
+from fixtures.detect.probes import ConditionProbe
 from fixtures.scenario import ScenarioRun, Targets
 from load.history import Op
 from scenarios.common import Canary, checkout_works, gateway, make_canary

@@ -52,10 +52,12 @@ import pytest
 
 from aarya_chaos.errors import FaultError, NotReady
 from checks.verdict import Check
-from fixtures.faults.disk import WalDiskFull, WalOnSmallDisk, disk_full_seen, ensure_postgres_up, wal_on_small_disk
+from fixtures.detect.disk import disk_full_seen
+from fixtures.faults.disk import WalDiskFull, WalOnSmallDisk, wal_on_small_disk
+from fixtures.recover.disk import ensure_postgres_up
 from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
-from fixtures.probes import health_endpoints
+from fixtures.detect.probes import health_endpoints
 from scenarios.common import CONTROL_WAIT_S, Canary, checkout_works, gateway, make_canary
 from stack import mounts
 from stack.waits import wait_until

@@ -69,7 +69,8 @@ import pytest
 
 from checks.timing import never_hung
 from checks.verdict import Check
-from fixtures.faults.partition import BLACK_HOLE, REFUSED, Partition, crossing_edges, probe_edges, unreachable
+from fixtures.diagnose.partition import probe_edges, unreachable
+from fixtures.faults.partition import BLACK_HOLE, REFUSED, Partition, crossing_edges
 from fixtures.plugin import expect_scenario_failure
 from fixtures.sabotage import deployed
 from aarya_chaos.errors import NotReady

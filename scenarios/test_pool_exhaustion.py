@@ -40,8 +40,10 @@ import pytest
 
 from checks.verdict import Check
 from checks.windows import in_window
-from fixtures.faults.database import (HOLDER_APP, PoolExhaustion, Terminated, connection_figures,
-                                      connections_exhausted, terminate_long_running)
+from fixtures.detect.database import connections_exhausted
+from fixtures.diagnose.database import HOLDER_APP, connection_figures
+from fixtures.faults.database import PoolExhaustion
+from fixtures.recover.database import Terminated, terminate_long_running
 from fixtures.plugin import expect_scenario_failure
 from fixtures.sabotage import deployed
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets

@@ -23,9 +23,9 @@ import signal
 
 import pytest
 
-from fixtures.faults import ProcessKill
+from fixtures.faults.process import ProcessKill
 from fixtures.plugin import expect_scenario_failure
-from fixtures.probes import pg_isready_fails
+from fixtures.detect.probes import pg_isready_fails
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, checkout_works
 

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from checks.verdict import Check
-from fixtures.faults import ProcessKill
+from fixtures.faults.process import ProcessKill
 from fixtures.plugin import expect_scenario_failure
-from fixtures.probes import redis_ping_fails
+from fixtures.detect.probes import redis_ping_fails
 from fixtures.sabotage import deployed
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import (CONTROL_WAIT_S, Canary, answers_stayed_fast, failures_were_defined, gateway,

@@ -45,10 +45,12 @@ import pytest
 
 from checks.verdict import Check
 from checks.windows import in_window
-from fixtures.faults.cache import (STREAM_KEYS, EvictionLoss, RedisMemoryFill, memory_headroom, memory_state,
-                                   redis_evicting, unlink_matching)
+from fixtures.detect.cache import memory_headroom, redis_evicting
+from fixtures.diagnose.cache import memory_state
+from fixtures.faults.cache import STREAM_KEYS, EvictionLoss, RedisMemoryFill
+from fixtures.recover.cache import unlink_matching
 from fixtures.plugin import expect_scenario_failure
-from fixtures.probes import ConditionProbe
+from fixtures.detect.probes import ConditionProbe
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, Canary, gateway, make_canary
 from stack.services.core_platform.sessions import RATELIMIT_PREFIX

@@ -64,9 +64,13 @@ import pytest
 
 from checks.verdict import Check
 from checks.windows import in_window, success_rate
-from fixtures.faults import LinkToxic
-from fixtures.faults.database import (BLOCKER_APP, RowLockBlocker, Together, admin_sql, all_of,
-                                      new_log_lines, queries_wait_on_locks, terminate_blockers)
+from fixtures.detect.database import queries_wait_on_locks
+from fixtures.detect.probes import all_of, new_log_lines
+from fixtures.diagnose.database import admin_sql
+from fixtures.faults.base import Together
+from fixtures.faults.database import BLOCKER_APP, RowLockBlocker
+from fixtures.faults.network import LinkToxic
+from fixtures.recover.database import terminate_blockers
 from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from load.outcomes import ANSWER_TIMEOUT_S

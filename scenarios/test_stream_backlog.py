@@ -38,14 +38,15 @@ import pytest
 
 from aarya_chaos.errors import NotReady
 from checks.verdict import Check, at_most
-from fixtures.faults.streams import (GROUP, STREAMS, Accounting, ExtraConsumer, SlowConsumer, account, admin_url,
-                                     backlog_above,
-                                     backlog_within, consumer_stats, drained_up_to, ids_since, last_generated,
-                                     streams_state, total_backlog, within_cutoff)
+from fixtures.detect.streams import backlog_above, backlog_within
+from fixtures.diagnose.streams import (GROUP, STREAMS, Accounting, account, admin_url, consumer_stats, drained_up_to,
+                                       ids_since, last_generated, streams_state, total_backlog, within_cutoff)
+from fixtures.faults.streams import SlowConsumer
+from fixtures.recover.streams import ExtraConsumer
 from checks.ledger import writes
 from fixtures.event_ledger import EventProducer, OrderEvents, acknowledged_events, order_events_of
 from fixtures.plugin import expect_scenario_failure
-from fixtures.probes import ConditionProbe
+from fixtures.detect.probes import ConditionProbe
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S
 from stack.waits import wait_until

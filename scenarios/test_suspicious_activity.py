@@ -48,11 +48,13 @@ import pytest
 
 from checks.verdict import Check, at_least, at_most
 from checks.windows import in_window, success_rate
-from fixtures.faults.attack import (LOGIN, SCRAPE, SQLI, AttackTraffic, access_log, attack_reaching_services,
-                                    block_source, is_injection, log_size, parse_line, read_access_log,
-                                    runbook_grep_matches, runbook_ip_counts, scan, suspects, top_talkers)
+from fixtures.detect.attack import attack_reaching_services
+from fixtures.diagnose.attack import (access_log, is_injection, log_size, parse_line, read_access_log,
+                                      runbook_grep_matches, runbook_ip_counts, scan, suspects, top_talkers)
+from fixtures.faults.attack import LOGIN, SCRAPE, SQLI, AttackTraffic
+from fixtures.recover.attack import block_source
 from fixtures.plugin import expect_scenario_failure
-from fixtures.probes import ConditionProbe
+from fixtures.detect.probes import ConditionProbe
 from fixtures.scenario import IN_FLIGHT_GRACE_S, SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, make_canary
 from stack.waits import wait_until

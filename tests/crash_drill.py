@@ -24,13 +24,13 @@ from pathlib import Path
 import httpx
 
 from fixtures.faults.base import applied
-from fixtures.faults.attack import add_deny, remove_denies
 from fixtures.faults.disk import WalDiskFull, wal_on_small_disk
 from fixtures.faults.memory import MemoryLimitOOM
 from fixtures.faults.network import LinkDown, LinkToxic
 from fixtures.faults.process import ProcessKill, ProcessPause
 from fixtures.faults.release import BadRelease
-from fixtures.faults.restore import recover, take_backup
+from fixtures.recover.attack import add_deny, remove_denies
+from fixtures.recover.restore import recover, take_backup
 from load.history import pair_ops, read_records
 from load.runner import LoadProfile, LoadRun
 from stack import runs

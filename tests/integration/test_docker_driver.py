@@ -233,7 +233,8 @@ def test_a_host_tmpfs_in_the_pgdata_volume_is_where_postgres_writes_its_wal(dsta
     """5.1 on docker: the tmpfs is mounted on the host at the volume's pg_wal while the container is stopped;
     Docker binds the volume recursively (rbind) when it starts the container, so PostgreSQL sees it (size and
     numeric owner), and filling it from the host is PostgreSQL's ENOSPC, in its docker log with the %m stamp."""
-    from fixtures.faults.disk import WalDiskFull, pg_log_time, wal_on_small_disk
+    from fixtures.diagnose.disk import pg_log_time
+    from fixtures.faults.disk import WalDiskFull, wal_on_small_disk
     from fixtures.heal import HealRegistry
     from stack.drivers.docker.runfiles import PG_DATA_DIR
     from stack import mounts

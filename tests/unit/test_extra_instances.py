@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from aarya_chaos.errors import StackError
-from fixtures.faults import streams
-from fixtures.faults.streams import ExtraConsumer
+from fixtures.recover import streams
+from fixtures.recover.streams import ExtraConsumer
 from stack.config import load_config
 from stack.drivers.docker.instances import (INSTANCE_LABEL, INSTANCE_OF_LABEL, instance_container_name,
                                             instance_spec, merged_env, published_port)

@@ -7,9 +7,10 @@ import signal
 import pytest
 
 from aarya_chaos.errors import FaultError
-from fixtures.faults import ProcessKill, applied
+from fixtures.detect.probes import pg_isready_fails
+from fixtures.faults.base import applied
+from fixtures.faults.process import ProcessKill
 from fixtures.heal import HealRegistry
-from fixtures.probes import pg_isready_fails
 from stack.drivers.fake import FakeDriver
 
 

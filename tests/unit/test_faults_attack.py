@@ -9,10 +9,12 @@ import pytest
 from stack.config import load_config
 from stack.drivers.fake import FakeDriver
 
-from fixtures.faults.attack import (
-    AccessLine, add_deny, denied, identify_source, injection_requests, is_bulk_page, is_injection, parse_line,
-    read_access_log, remove_denies, runbook_grep_matches, runbook_ip_counts, scan, suspects, top_talkers,
+from fixtures.diagnose.attack import (
+    AccessLine, denied, identify_source, is_bulk_page, is_injection, parse_line, read_access_log,
+    runbook_grep_matches, runbook_ip_counts, scan, suspects, top_talkers,
 )
+from fixtures.faults.attack import injection_requests
+from fixtures.recover.attack import add_deny, remove_denies
 
 LEGIT = ('127.0.0.1 - - [2026-11-28T16:05:12+00:00] "GET /api/v1/search?q=Classic HTTP/1.1" 200 43 rt=0.010 '
          'urt=0.009 upstream=127.0.0.1:21815 "-" "python-requests" rid=5cbd')

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fixtures.faults.cache import (EvictionLoss, MemoryState, namespace, parse_info,
-                                   redis_evicting)
-from fixtures.probes import ConditionProbe
+from fixtures.detect.cache import redis_evicting
+from fixtures.detect.probes import ConditionProbe
+from fixtures.diagnose.cache import MemoryState, parse_info
+from fixtures.faults.cache import EvictionLoss, namespace
 from load.history import HistoryWriter, history_files, pair_ops, read_records
 
 INFO_MEMORY = """# Memory\r

@@ -11,9 +11,11 @@ import psycopg
 import pytest
 
 from aarya_chaos.errors import FaultError
-from fixtures.faults.base import Evidence, applied
-from fixtures.faults.database import (ConnectionFigures, Together, admin_sql, all_of, is_refusal, lock_waits,
-                                      new_log_lines, queries_wait_on_locks, terminate_blockers)
+from fixtures.detect.database import queries_wait_on_locks
+from fixtures.detect.probes import all_of, new_log_lines
+from fixtures.diagnose.database import ConnectionFigures, admin_sql, is_refusal, lock_waits
+from fixtures.faults.base import Evidence, Together, applied
+from fixtures.recover.database import terminate_blockers
 from fixtures.heal import HealRegistry
 from stack.drivers.fake import FakeDriver
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from aarya_chaos.errors import FaultError
-from fixtures.faults.disk import WalDiskFull, WalOnSmallDisk, pg_log_since, pg_log_time, repair_stuck_archive
+from fixtures.diagnose.disk import pg_log_since, pg_log_time
+from fixtures.faults.disk import WalDiskFull, WalOnSmallDisk, repair_stuck_archive
 from stack.mounts import FILLER_PREFIX
 from stack.drivers.fake import FakeDriver
 

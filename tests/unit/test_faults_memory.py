@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from aarya_chaos.errors import FaultError
-from fixtures.faults import applied
-from fixtures.faults.memory import MemoryLimitOOM, oom_event_seen
+from fixtures.detect.memory import oom_event_seen
+from fixtures.faults.base import applied
+from fixtures.faults.memory import MemoryLimitOOM
 from fixtures.heal import HealRegistry
 from stack.drivers.fake import FakeDriver
 

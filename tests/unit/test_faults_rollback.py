@@ -11,18 +11,15 @@ from typing import Any
 import pytest
 
 from aarya_chaos.errors import FaultError
-from fixtures.faults import applied
+from fixtures.detect.probes import ConditionProbe
+from fixtures.detect.release import error_rate_above
+from fixtures.detect.restore import orders_present
 from fixtures.faults import release as release_module
-from fixtures.faults.release import BadRelease, error_rate_above
-from fixtures.faults.restore import (
-    DestructiveMigration,
-    orders_present,
-    backup_dir,
-    hand_back_postgres,
-    runbook_dump_path,
-)
+from fixtures.faults.base import applied
+from fixtures.faults.release import BadRelease
+from fixtures.faults.restore import DestructiveMigration
 from fixtures.heal import HealRegistry
-from fixtures.probes import ConditionProbe
+from fixtures.recover.restore import backup_dir, hand_back_postgres, runbook_dump_path
 from load.history import HistoryWriter, Op, pair_ops, read_records
 from stack.config import load_config
 from stack.drivers.base import PostgresFiles

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import redis
 
-from fixtures.probes import HealthProber, postgres_unanswered, redis_unanswered, store_conditions
+from fixtures.detect.probes import HealthProber, postgres_unanswered, redis_unanswered, store_conditions
 from load.history import HistoryWriter, pair_ops, read_records
 from stack.drivers.fake import FakeDriver
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-from fixtures.faults.release import BAD_RELEASE_ERROR
+from fixtures.diagnose.release import BAD_RELEASE_ERROR
 from scenarios.test_application_rollback import (no_bad_answers_after_rollback, outage_was_measured,
                                                  release_rolled_back, success_rate_back)
 from scenarios.test_database_rollback import driver_sees_postgres

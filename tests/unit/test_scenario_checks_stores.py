@@ -7,7 +7,7 @@ from typing import Any
 
 from fixtures.event_ledger import OrderEvents
 from fixtures.faults.cache import EvictionLoss
-from fixtures.faults.streams import Accounting
+from fixtures.diagnose.streams import Accounting
 from scenarios.test_redis_oom import (eviction_took_non_essential, no_lockout_evicted, no_shopper_logged_out,
                                       no_stream_evicted, policy_kept_sessions)
 from scenarios.test_stream_backlog import none_lost, order_events_processed, orders_during_the_fault
