@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aarya_chaos.runbook_check.live import LiveStack
+
+if TYPE_CHECKING:
+    from stack.config import StackConfig
 
 
 @dataclass
 class Context:
-    config: Any  # StackConfig
+    config: StackConfig
     live: LiveStack | None
     why_static: str = ""  # why there is no live stack ("--dry-run", "no stack recorded ...")
     not_checked: dict[str, int] = field(default_factory=dict)

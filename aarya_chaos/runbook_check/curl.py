@@ -6,11 +6,14 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aarya_chaos.runbook_check.context import Context
 from aarya_chaos.runbook_check.report import CommandCheck
 from aarya_chaos.runbook_check.shell import shorten
+
+if TYPE_CHECKING:
+    from stack.config import StackConfig
 
 HTTP_TIMEOUT_S = 5.0
 
@@ -126,13 +129,13 @@ def http_probe(url: str, call: CurlCall, ctx: Context, label: str) -> str:
     return text
 
 
-def default_config() -> Any:
+def default_config() -> StackConfig:
     from stack.config import StackConfig
 
     return StackConfig()
 
 
-def map_port(port: int, config: Any) -> tuple[int | None, str]:
+def map_port(port: int, config: StackConfig) -> tuple[int | None, str]:
     """A port as the runbook writes it (the platform's defaults) -> the configured port and its owner."""
     default = {p: owner for owner, p in default_config().listen_ports().items()}
     current = config.listen_ports()

@@ -9,7 +9,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from aarya_chaos.runbook_check.context import Context
 from aarya_chaos.runbook_check.curl import check_curl
@@ -21,6 +21,9 @@ from aarya_chaos.runbook_check.report import CommandCheck, InputError, Report
 from aarya_chaos.runbook_check.shell import ShellCommand, Stage, lex, shorten, split_commands, unwrap
 from aarya_chaos.runbook_check.sql import parse_psql, split_sql
 from aarya_chaos.runbook_check.sql_check import check_sql
+
+if TYPE_CHECKING:
+    from stack.config import StackConfig
 
 SHELL_LANGS = {"", "bash", "sh", "shell", "console", "zsh", "shell-session", "sh-session"}
 SQL_LANGS = {"sql", "postgresql", "psql", "pgsql"}
@@ -146,7 +149,7 @@ def check_command(command: ShellCommand, later: Sequence[ShellCommand], ctx: Con
     return check
 
 
-def check_runbook(path: Path, mode: Literal["auto", "live", "static"], config: Any,
+def check_runbook(path: Path, mode: Literal["auto", "live", "static"], config: StackConfig,
                   driver_name: str | None = None) -> Report:
     """Check every command of the runbook at `path`; InputError when there is nothing to check."""
     blocks, structure = parse_markdown(read_runbook(path))
@@ -168,7 +171,7 @@ def check_runbook(path: Path, mode: Literal["auto", "live", "static"], config: A
     return report
 
 
-def _context(mode: Literal["auto", "live", "static"], config: Any, driver_name: str | None) -> Context:
+def _context(mode: Literal["auto", "live", "static"], config: StackConfig, driver_name: str | None) -> Context:
     if mode == "static":
         return Context(config, None, "--dry-run")
     live, why = attach_live(config, driver_name)

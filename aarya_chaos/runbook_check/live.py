@@ -148,7 +148,7 @@ def attach_live(config: StackConfig, driver_name: str | None = None) -> tuple[Li
     return live, ""
 
 
-def container_map(config: Any) -> dict[str, str]:
+def container_map(config: StackConfig) -> dict[str, str]:
     """Container name (as the runbook writes it) -> component of the stack."""
     mapping = {config.postgres.container: "postgres", config.redis.container: "redis",
                config.gateway.container: "api_gateway", config.toxiproxy.container: "toxiproxy"}
