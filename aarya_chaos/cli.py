@@ -126,7 +126,11 @@ def cmd_logs(config: StackConfig, args: argparse.Namespace) -> int:
 def cmd_runbook_check(config: StackConfig, args: argparse.Namespace) -> int:
     from aarya_chaos import runbook_check
 
-    return runbook_check.main(_passthrough(args))
+    rest = _passthrough(args)
+    own = rest[:rest.index("--")] if "--" in rest else rest
+    if args.stack is not None and not any(a == "--stack" or a.startswith("--stack=") for a in own):
+        rest = ["--stack", args.stack, *rest]  # the global --stack picks the driver runbook-check --live adopts
+    return runbook_check.main(rest)
 
 
 def cmd_gameday(config: StackConfig, args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from rich.markup import escape
 from aarya_chaos.errors import ChaosError
 from aarya_chaos.runbook_check.engine import check_runbook
 from aarya_chaos.runbook_check.render import render
+from stack.drivers.registry import DRIVERS
 
 EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--live", action="store_true", help="require the stack started by `aarya-chaos up`")
     mode.add_argument("--dry-run", action="store_true", help="static checks only; run nothing")
-    parser.add_argument("--stack", choices=("local", "docker"), default=None,
+    parser.add_argument("--stack", choices=DRIVERS, default=None,
                         help="the stack's driver (default: the one that started the stack in the run dir)")
     parser.add_argument("--config", type=Path, help="TOML config of the stack (default: $AARYA_CONFIG or "
                                                      "./aarya-chaos.toml)")

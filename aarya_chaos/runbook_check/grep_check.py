@@ -71,7 +71,7 @@ class Sample:
 def log_source(argv: list[str], ctx: Context) -> tuple[Sample | None, str]:
     """Sample lines for what feeds a grep: `docker logs CONTAINER [--tail N]`. (None, why) otherwise."""
     if argv[:2] != ["docker", "logs"]:
-        return None, f"`{shorten(' '.join(argv), 40)}` is not available here (the local stack runs processes, not containers)"
+        return None, f"`{shorten(' '.join(argv), 40)}` is not a log source the checker can sample (only `docker logs CONTAINER` is)"
     tail_n: int | None = None
     container = None
     i = 2
