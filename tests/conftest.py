@@ -8,17 +8,14 @@ import httpx
 import pytest
 
 from stack.drivers.local.driver import LocalDriver
-from stack.shoppers import Shopper, register_shopper
+from stack.shoppers import Shopper
+from tests.helpers.shoppers import new_shopper
 
 
 @pytest.fixture
 def gateway(stack: LocalDriver) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{stack.config.gateway_url}/api/v1", timeout=10) as client:
         yield client
-
-
-def new_shopper(client: httpx.Client) -> Shopper:
-    return register_shopper(client)
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ import redis as redis_lib
 
 from stack.config import StackConfig
 from stack.drivers.base import ProcessEvent, StackDriver
-from tests.conftest import new_shopper
 from tests.helpers.docker import docker_config_beside
+from tests.helpers.shoppers import new_shopper
 
 
 def _docker_marker() -> pytest.MarkDecorator:

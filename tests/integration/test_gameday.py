@@ -15,16 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from stack.config import StackConfig, load_config
+from stack.config import load_config
+from tests.helpers.config import write_toml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 OFFSET = 700
 TIMEOUT_S = 420
-
-
-def write_toml(config: StackConfig, path: Path) -> Path:
-    path.write_text(config.to_toml())
-    return path
 
 
 @pytest.fixture(scope="module")

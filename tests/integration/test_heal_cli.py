@@ -13,7 +13,7 @@ from stack.drivers.local.driver import LocalDriver
 from stack import mounts
 from stack.drivers.local import cgroups
 from stack.waits import wait_until
-from tests.integration.test_local_driver import write_toml
+from tests.helpers.config import write_toml
 
 pytestmark = pytest.mark.integration
 

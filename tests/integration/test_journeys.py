@@ -14,7 +14,8 @@ from stack.services.common.cache import Cache
 from stack.services.common.settings import ServiceSettings
 from stack.services.core_platform.sessions import (RATELIMIT_PREFIX, FailureCount, failure_count, record_failure,
                                                    sweep_failure_counters)
-from tests.conftest import Shopper, new_shopper
+from stack.shoppers import Shopper
+from tests.helpers.shoppers import new_shopper
 
 pytestmark = pytest.mark.integration
 

@@ -23,14 +23,10 @@ from stack import runs
 from stack.config import StackConfig, load_config
 from stack.drivers.local.driver import LocalDriver
 from stack.waits import wait_until
+from tests.helpers.config import write_toml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 OFFSET = 100
-
-
-def write_toml(config: StackConfig, path: Path) -> Path:
-    path.write_text(config.to_toml())
-    return path
 
 
 @pytest.fixture

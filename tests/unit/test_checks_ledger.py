@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from checks.ledger import (RPO_RESOLUTION_S, LedgerWrite, Reconciliation, StoredOrder, intent_of, ledger_users,
                            reconcile, recovery_point_age, writes)
 from load.history import Op
-from tests.unit.test_checks_history import call, history, hung
-
-
-def checkout(t: float, key: str, outcome: str = "ok", *, order: str | None = None, status: str = "paid",
-             total: int = 1000, items: Mapping[str, int] | None = None, user: int = 7,
-             latency: float = 100.0) -> list[Any]:
-    asks: dict[str, Any] = {"idempotency_key": key, "user_id": user}
-    if items is not None:
-        asks["items"] = dict(items)
-    value = {"order_id": order, "status": status, "total_cents": total} if order else {}
-    return call("checkout", t, outcome, latency, value=value, asks=asks)  # type: ignore[arg-type]
-
-
-def stored(order: str, key: str, *, status: str = "paid", total: int = 1000, items: Mapping[int, int] | None = None,
-           items_total: int | None = None, charges: int = 1, user: int = 7) -> StoredOrder:
-    return StoredOrder(order, user, key, status, total, dict(items or {42: 1}),
-                       total if items_total is None else items_total, charges)
+from tests.helpers.histories import call, history, hung
+from tests.helpers.ledger import checkout, stored
 
 
 def run(ops: list[Op], rows: list[StoredOrder], failure_at: float = 10.0) -> Reconciliation:

@@ -16,7 +16,7 @@ import pytest
 from checks.timing import SteadyState, mttd, never_hung, restored_at, rto, steady_before
 from checks.windows import Window
 from load.history import Op, Outcome, Record
-from tests.unit.test_checks_history import call, calls, every, history, hung
+from tests.helpers.histories import call, calls, every, history, hung
 
 STEADY = SteadyState(threshold=0.95, hold_s=5.0, min_ops=5)
 

@@ -9,7 +9,7 @@ import pytest
 from checks.windows import (Bucket, Window, WindowStats, in_window, latency_ms, percentile,
                             phase_windows, timeline, window_stats)
 from load.history import Op
-from tests.unit.test_checks_history import call, calls, fail, history, hung, invoke, ok
+from tests.helpers.histories import call, calls, fail, history, hung, invoke, ok
 
 # ---- percentiles ---------------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from scenarios.test_pool_exhaustion import exhaustion_bit, services_not_restarted
 from scenarios.test_slow_database_cascade import (lock_bit_checkout, statements_not_multiplied,
                                                   unlocked_endpoints_stayed_up)
-from tests.unit.test_checks_history import call, calls, every
-from tests.unit.test_scenario_checks import FakeRun, FakeStack, answer, timeline
+from tests.helpers.histories import call, calls, every
+from tests.helpers.runs import FakeRun, FakeStack, answer, timeline
 
 # -- 1.2 ---------------------------------------------------------------------------------------------------------
 

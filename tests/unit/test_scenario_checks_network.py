@@ -6,8 +6,8 @@ from typing import Any
 
 from scenarios.test_network_partition import (Budgets, Witness, answers_within, checkout_degraded_to_pending,
                                               load_answers_within, witness_answers_within)
-from tests.unit.test_checks_history import call, calls, every, hung
-from tests.unit.test_scenario_checks import FakeRun, answer
+from tests.helpers.histories import call, calls, every, hung
+from tests.helpers.runs import FakeRun, answer
 
 BUDGETS = Budgets(request_s=5.5, checkout_s=7.15)  # what Budgets.reference() gives the reference stack
 PENDING = {"order_id": "o1", "status": "pending_payment"}

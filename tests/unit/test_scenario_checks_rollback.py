@@ -11,8 +11,8 @@ from fixtures.diagnose.release import BAD_RELEASE_ERROR
 from scenarios.test_application_rollback import (no_bad_answers_after_rollback, outage_was_measured,
                                                  release_rolled_back, success_rate_back)
 from scenarios.test_database_rollback import driver_sees_postgres
-from tests.unit.test_checks_history import calls, every
-from tests.unit.test_scenario_checks import FakeRun, FakeStack, answer, event, timeline
+from tests.helpers.histories import calls, every
+from tests.helpers.runs import FakeRun, FakeStack, answer, event, timeline
 
 
 def bad(t: float) -> list[object]:

@@ -11,9 +11,9 @@ from stack.drivers.base import GatewayFiles
 from scenarios.test_suspicious_activity import (blocked_after_response, failed_logins_logged, legit_success,
                                                 no_injection_succeeded, no_server_errors, suspicious_source,
                                                 tables_intact)
-from tests.unit.test_checks_history import calls, every
-from tests.unit.test_faults_attack import LEGIT, LOGIN_401, STACKED, TAUTOLOGY, UNION
-from tests.unit.test_scenario_checks import FakeRun, FakeStack, answer
+from tests.helpers.access_logs import LEGIT, LOGIN_401, STACKED, TAUTOLOGY, UNION
+from tests.helpers.histories import calls, every
+from tests.helpers.runs import FakeRun, FakeStack, answer
 
 GATEWAY = "api_gateway"
 ATTACKER = "127.0.0.66"

@@ -11,9 +11,9 @@ from fixtures.diagnose.streams import Accounting
 from scenarios.test_redis_oom import (eviction_took_non_essential, no_lockout_evicted, no_shopper_logged_out,
                                       no_stream_evicted, policy_kept_sessions)
 from scenarios.test_stream_backlog import none_lost, order_events_processed, orders_during_the_fault
-from tests.unit.test_checks_history import calls, every
-from tests.unit.test_checks_ledger import checkout
-from tests.unit.test_scenario_checks import FakeRun, answer
+from tests.helpers.histories import calls, every
+from tests.helpers.ledger import checkout
+from tests.helpers.runs import FakeRun, answer
 
 # -- 2.1 ---------------------------------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from checks.standard import (STANDARD, JudgedClaim, Limits, Timeline, RunFacts, 
                              restored_after_recovery, standard_checks)
 from checks.timing import SteadyState
 from load.history import Op
-from tests.unit.test_checks_history import calls, every, history
-from tests.unit.test_checks_ledger import checkout, stored
+from tests.helpers.histories import calls, every, history
+from tests.helpers.ledger import checkout, stored
 
 STEADY = SteadyState(threshold=0.95, hold_s=2.0, min_ops=3)
 MOMENTS = Timeline(steady=9.0, injected=10.0, landed=10.1, detected=10.5, recovery_started=11.0, restored=14.0,
