@@ -1,29 +1,19 @@
 """Runbook 8.1: Application rollback (a defective release of commerce reaches production).
 
-    Inject:  deploy commerce's release `v2-bad` under load (`driver.deploy`): a build that fails 60 % of
-             its API requests with HTTP 500 `bad_release` while `/health` and `/health/ready` stay green.
-             Landed when commerce reports `v2-bad` on its /health AND requests through the gateway fail
-             with `bad_release`.
-    Detect:  the error-rate alert: more than 20 % of the load's requests failed over the last 5 s (counted
-             from the landing, so the deploy's own restart is not what raises it). The runbook has no
-             detection step and verifies with `curl -f .../health`, which passes on the bad release: the
-             scenario runs that check during the fault and records that it is blind.
-    Recover: roll back to the previous release (`git checkout previous_tag` + deploy = `driver.deploy(
-             "commerce", "v1")`, commerce only). The runbook's `docker-compose down` stops the whole stack
-             first: a full outage the rollback does not need (recorded).
-    Verify:  after the rollback, before the fault's own undo (which would deploy v1 itself): commerce runs v1
-             again (driver and /health agree), no `bad_release` answer after the rollback, the load's success
-             rate is back above the threshold; then: the outage was really measured (the fault window's
-             success rate is below the steady-state threshold); RTO; the write ledger. The bad build fails
-             a write after its handler ran (the order exists, the shopper is told 500): those checkouts are
-             unknown to their shoppers, who send them again under the same key, and the ledger checks that
-             each became one order, charged once.
+    Targets: none in the runbook; MTTD 30 s, RTO 60 s, no acknowledged order lost, none doubled by retries.
+    Inject:  deploy commerce's release `v2-bad` under load: it fails 60 % of its API requests with HTTP 500
+             `bad_release` while `/health` and `/health/ready` stay green.
+    Detect:  the error-rate alert: more than 20 % of the load's requests failed over the last 5 s. The
+             runbook's `curl -f .../health` is run during the fault and recorded as blind.
+    Recover: roll back commerce alone to the previous release (`driver.deploy("commerce", "v1")`); the
+             runbook's `docker-compose down` of the whole stack is not needed (recorded).
+    Verify:  after the rollback: commerce runs v1, no `bad_release` answer, the success rate back above the
+             threshold; the outage was really measured; RTO; the write ledger (each checkout the bad build
+             answered 500 and its shopper sent again is one order, charged once).
 
-Targets (the runbook gives none for 8.1):
-    MTTD 30 s: the deploy itself takes a few seconds, then the alert needs a 5 s window of failing load.
-    RTO 60 s: deploy + detection + a one-service rollback (a restart, ~3 s) fit well inside a minute; a
-             rollback that takes longer means the procedure (or the stack) is wrong.
-    No acknowledged order lost, none doubled by the retries of the writes the bad build answered 500.
+Control: the rollback skipped (RTO, release rolled back, no bad answer, success rate back fail).
+
+Analysis: docs/scenarios/8.1-application-rollback.md
 """
 
 from __future__ import annotations

@@ -1,29 +1,20 @@
 """Runbook 3.1: Core Platform service OOM (runs out of memory and is killed).
 
-    Inject:  put core_platform under a memory limit the kernel enforces (a memory cgroup, what a container's
-             memory limit is) of 8 MiB of *new* memory, then a burst of logins arrives (16 at once, as after
-             a push notification). Each login verifies an argon2id hash, which needs ~19 MiB, so the kernel's
-             OOM killer SIGKILLs the service: exit status 137 and the cgroup's oom_kill counter moves. No bug
-             is planted; the limit is simply too small for the service's working set.
-             Preparation, before the steady state: core_platform is restarted (a fresh deploy). The cgroup
-             only charges memory allocated after the limit is set, and a long-running process keeps the
-             argon2 buffers it freed in its malloc arenas, reusing them uncharged; a fresh process has to
-             grow to serve the burst, as a container whose limit counts all its memory would.
-    Detect:  the OOM event (`docker events --filter event=oom`: the driver's `oom_killed` event, read from
-             the cgroup's OOM counter when the process exits).
-    Recover: `docker-compose restart core_platform`, `grep -i "out of memory\\|OOM\\|killed"` in the logs, and
-             raise the memory limit to one the service's working set fits (512 MiB of new memory: glibc
-             keeps a freed 19 MiB argon2 buffer in each of up to 16 malloc arenas, plus the interpreter), as
-             `docker-compose up -d` with a bigger limit would.
-    Verify:  after the recovery, before the fault's own undo (which lifts every limit): login and /auth/me
-             work again; a session created before the fault still validates (sessions live in Redis, not in
-             the process: nobody is logged out); logins under the raised limit kill nothing. Then: no
-             request hung, every failure was a defined 502/503/504; the write ledger.
+    Targets: none in the runbook; MTTD 15 s and RTO 60 s (as 3.2), RPO 0 and no acknowledged order lost.
+    Prepare: restart core_platform (a fresh deploy): the cgroup charges only memory allocated after its
+             limit is set, and a fresh process has to grow to serve the burst.
+    Inject:  a memory cgroup limit of 8 MiB of new memory, then a burst of 16 logins: each argon2id hash
+             needs ~19 MiB, so the kernel's OOM killer SIGKILLs the service (exit 137). No bug is planted.
+    Detect:  the OOM event (`docker events --filter event=oom`: the driver's `oom_killed` event).
+    Recover: `docker-compose restart core_platform`, grep the logs for the OOM, and raise the limit to one the
+             working set fits (512 MiB of new memory).
+    Verify:  after the recovery: login and /auth/me work; a session from before the fault still validates;
+             logins under the raised limit kill nothing; no request hung, every failure a defined
+             502/503/504; the write ledger.
 
-Targets (the runbook gives none for 3.1): MTTD 15 s, because the kernel reports the kill the moment it
-happens (the same target as 3.2's crash); RTO 60 s, a restart of a stateless service plus the 5 s steady
-hold, as for 3.2; RPO 0 and no acknowledged order lost, since core_platform holds no orders and its
-sessions are in Redis.
+Control: the restart skipped (RTO, login, the old session and the raised-limit logins fail).
+
+Analysis: docs/scenarios/3.1-core-platform-oom.md
 """
 
 from __future__ import annotations

@@ -1,41 +1,21 @@
 """Runbook 8.2: Database rollback (a bad migration destroys data; restore the database from backup).
 
-    Setup:   under load, a canary shopper places orders, then a backup is taken (`stack/scripts/backup
-             --dump`: a base backup for point-in-time recovery and a pg_dump), then the load writes more
-             orders (at least MIN_ORDERS_AFTER_BACKUP acknowledged more than AFTER_BACKUP_S after it, so
-             that a restore of the backup alone loses more than the RPO target allows).
-    Inject:  a destructive bad migration: `DELETE FROM orders` (their items go too, ON DELETE CASCADE) while
-             the shop keeps taking orders. Landed when the deleted orders are gone.
-    Detect:  a customer's order is gone: the canary's `GET /api/v1/orders/<id>` answers 404 (the runbook has
-             no detection step for 8.2).
-    Recover: the runbook's order: stop the applications (`docker-compose stop core_platform commerce
-             payment`), restore the database, start them again (`docker-compose start ...`), verify with
-             `curl -f .../api/v1/health`. The restore is a point-in-time recovery to just before the
-             damage: `stack/scripts/recover --target-time <damage time>` (the latest base backup before it
-             + the archived WAL up to it; its fast shutdown of PostgreSQL archives the last WAL segment),
-             then PostgreSQL is handed back to the driver (restarted under its supervision). Replaying to
-             the end of the archive would replay the DELETE too: a bad migration needs a target time.
-             The runbook's command restores the newest pg_dump and names it with a doubled prefix: it is run
-             as written (it fails, recorded), and the control runs its intent (the dump, no WAL replay).
-    Verify:  after the recovery, before the fault's own undo: every order acknowledged before the damage is
-             back (by id), including those written after the backup (only WAL replay brings those back),
-             every deleted order is back, checkout works, the driver sees the restored PostgreSQL. The write
-             ledger judges the whole run against the moment of damage: its RPO is the age, at the damage,
-             of the oldest acknowledged order that did not come back; the orders acknowledged between the
-             damage and the stop of the applications are the expected loss of a rollback to before the
-             damage (the exposure window), reported apart, by count, length and id.
+    Targets: none in 8.2; MTTD 30 s, RTO 120 s (1.1's), RPO 1 s against the damage, no acknowledged order
+             lost before the damage (those acknowledged after it are the exposure, reported apart).
+    Setup:   under load, canary orders, then a backup (`stack/scripts/backup --dump`: a base backup and a
+             pg_dump), then more orders after the backup.
+    Inject:  a bad migration: `DELETE FROM orders` while the shop keeps taking orders.
+    Detect:  the canary's `GET /api/v1/orders/<id>` answers 404 (the runbook has no detection step for 8.2).
+    Recover: the runbook's order: stop the applications, restore, start them, `curl -f .../api/v1/health`;
+             the restore is a point-in-time recovery to just before the damage (`stack/scripts/recover
+             --target-time <damage time>`). The runbook's own command is run as written (it fails, recorded).
+    Verify:  every order acknowledged before the damage is back (by id), including those written after the
+             backup, every deleted order is back, checkout works, the driver sees the restored PostgreSQL;
+             the write ledger, judged against the moment of damage.
 
-Targets (8.2 gives none; 1.1 gives RPO < 5 min "based on WAL archiving"):
-    MTTD 30 s: the canary looks at its orders every poll; a customer notices within seconds.
-    RTO 120 s: the runbook's RTO for restoring PostgreSQL (1.1); measured from the DELETE to the first
-             steady window in which the canary orders are back (a data probe is one of the health probes:
-             the stack is not restored while the data is missing), the apps answer and the load succeeds.
-    RPO 1 s against the damage. The runbook's 5 min is what WAL archiving promises when the primary is
-             lost with its unarchived segment (archive_timeout is 60 s here); a rollback with the archive
-             intact (the recover script's fast shutdown archives the last segment) reaches the damage
-             itself, so anything acknowledged more than a second before it must come back. A restore of the
-             backup alone (the control) loses the orders of the AFTER_BACKUP_S before the damage and fails.
-             No acknowledged order lost before the damage (the exposure after it is allowed).
+Control: the runbook's intent (the newest pg_dump, no WAL replay) loses the orders after the backup.
+
+Analysis: docs/scenarios/8.2-database-rollback.md
 """
 
 from __future__ import annotations

@@ -1,42 +1,20 @@
 """Runbook 5.1: Disk space exhaustion (the disk fills up, writes fail).
 
-    Preparation (before the steady state, not the fault): PostgreSQL's WAL directory `<pgdata>/pg_wal` is
-             moved onto a small filesystem (a size-limited tmpfs): PostgreSQL is stopped, the WAL moved,
-             the tmpfs mounted, the WAL copied back onto it, PostgreSQL started. `<pgdata>` is the path on
-             this machine the driver reports (`postgres_files()`): on docker the host side of the run's
-             volume; the tmpfs is mounted there on the host while the container is stopped, and Docker's
-             recursive bind of the volume shows it to PostgreSQL in the restarted container (checked: the
-             container's `df` of pg_wal must show the tmpfs's size, else the scenario stops). 128 MiB (or the WAL
-             present plus 64 MiB, if that is more) holds what PostgreSQL needs to run here (a few 16 MB
-             segments; max_wal_size 256 MB is a checkpoint trigger, not a floor) with room to spare.
-    Inject:  fill that filesystem to ENOSPC. PostgreSQL needs its next WAL segment (the archiver's
-             `archive_timeout` forces one every minute; `pg_switch_wal()` forces it now): it PANICs with
-             "No space left on device", its crash recovery cannot write WAL either, and it shuts down.
-             Checkouts fail.
+    Targets: none in the runbook; MTTD 30 s, RTO 120 s (1.1's), RPO 0 and no acknowledged order lost.
+    Prepare: before the steady state, PostgreSQL's `pg_wal` is moved onto a small tmpfs (128 MiB, or the WAL
+             present plus 64 MiB), PostgreSQL stopped and started around the move.
+    Inject:  fill that filesystem to ENOSPC and force a WAL switch (`pg_switch_wal()`): PostgreSQL PANICs with
+             "No space left on device" and shuts down. Checkouts fail.
     Detect:  `df -h` shows the filesystem full, and PostgreSQL's log shows ENOSPC / PANIC.
-    Recover: the runbook's steps where they apply here: find the largest consumers (`du -sh ... | sort -h`)
-             and remove, from the top of that ranking, what is not PostgreSQL's (a name that is not a WAL
-             segment, a timeline history, a backup label or archive_status: WAL is never deleted by hand),
-             clear old backups on that filesystem (a corrected command, see the notes), then restart
-             PostgreSQL, which the runbook's 5.1 forgets: PostgreSQL shut itself down and freeing space does
-             not bring it back.
-    Verify:  checkouts failed while the disk was full; after the recovery and before the fault's own undo:
-             PostgreSQL accepts connections, checkout works, WAL archiving works (the runbook's RPO rests on
-             it); the write ledger (checked after pg_wal is back on the real disk). Moving pg_wal back is the
-             preparation's undo, not a claim: it must succeed, or the run is a harness error. Heal also
-             unblocks the WAL archiver if the crash left a copy in the archive.
+    Recover: the runbook's steps where they apply: `du -sh ... | sort -h`, remove from the top what is not
+             PostgreSQL's (WAL is never deleted by hand), clear old backups (a corrected command, see the
+             notes), then restart PostgreSQL, which the runbook's 5.1 forgets.
+    Verify:  checkouts failed while the disk was full; after the recovery: PostgreSQL accepts connections,
+             checkout works, WAL archiving works; the write ledger (after pg_wal is back on the real disk).
 
-Finding: the stack's `archive_command` (`test ! -f A/%f && cp %p A/%f`) is not crash-safe. The PANIC
-kills a `cp` in progress (a torn copy in the archive) or comes between the copy and PostgreSQL's note
-that it is done; after the restart every retry refuses the existing file, archiving stops for good and
-pg_wal grows until the disk is full again. `wal_archiving_works_after_recovery` fails on it (4 runs
-in 5 here). A copy to a temporary name renamed into place, and success for an identical existing
-file, fix it (`cmp -s %p A/%f || (test ! -f A/%f && cp %p A/%f.tmp && mv A/%f.tmp A/%f)`).
+Control: the recovery skipped (RTO, PostgreSQL up, checkout and WAL archiving fail).
 
-Targets (the runbook gives none for 5.1): MTTD 30 s (a disk alert polling `df`, as 1.1's target for the
-database); RTO 120 s, the runbook's RTO for PostgreSQL (1.1): the work is freeing space and a restart;
-RPO 0 and no acknowledged order lost: every acknowledged commit's WAL was fsynced before the PANIC, and
-crash recovery replays it.
+Analysis: docs/scenarios/5.1-disk-exhaustion.md
 """
 
 from __future__ import annotations

@@ -1,59 +1,23 @@
 """Runbook 5.2: Network partition ("network connectivity lost between services").
 
-    Inject:  split the backend network in two under load: {PostgreSQL, Redis, core_platform, commerce} on
-             one side, {payment, search_recommendation, content_services, event_compactor} on the other.
-             Every dependency edge crossing the split is cut at once, as one fault (8 Toxiproxy proxies:
-             commerce__payment, payment__postgres, search_recommendation__postgres/__redis,
-             content_services__postgres/__redis, event_compactor__postgres/__redis), in two variants:
-             `refused` (proxies disabled: connects refused) and `black_hole` (a `timeout` toxic of 0 on both
-             directions: bytes dropped, connections kept open). Landed when every proxy is disabled / carries
-             its toxics and a round trip through each cut edge fails.
-    During:  services degrade on their own timeouts and never hang. Checkout still takes the order and
-             answers 202 pending_payment (commerce cannot reach payment); search answers 503.
-    Detect:  the runbook's `docker exec ... ping` / `nslookup` from each service, adapted: a protocol round
-             trip from each service's position through each of its edges (PostgreSQL SSLRequest, Redis PING,
-             HTTP /health, 1 s deadline), plus the services' /health/ready naming the dependency they lost.
-    Recover: heal the links. The runbook's `docker network rm` + `docker-compose down/up -d` and
-             `systemctl restart docker` recreate the network; here the network between the services *is*
-             Toxiproxy, so recreating it is re-enabling the proxies / removing the toxics (without
-             restarting any service, which would hide whether they heal by themselves): the record says
-             "self-heal after fault removal". Then the runbook's step 4, "verify all services can reach
-             each other", over every edge.
-    Verify:  MTTD, RTO, the write ledger (nothing acknowledged lost, no order doubled or charged twice);
-             every answer within the services' timeout budget (see the budgets below; the control without
-             client deadline shows that check catches a hang); and, after the heal of the links: every edge
-             answers, every order the partition left in pending_payment is reconciled by commerce, and the
-             stores are consistent: no payment without its order, no order marked paid without its
+    Targets: none in the runbook; MTTD 15 s, RTO 60 s (as 2.2, 3.2), RPO 0, pending orders reconciled within
+             30 s of the heal, every answer within budgets computed from the reference configuration.
+    Inject:  split the backend network under load: {PostgreSQL, Redis, core_platform, commerce} | {payment,
+             search_recommendation, content_services, event_compactor}, every crossing edge cut at once (8
+             Toxiproxy proxies), `refused` (proxies disabled) or `black_hole` (a `timeout` toxic of 0).
+    During:  the services degrade on their own timeouts, never hang: checkout answers 202 pending_payment
+             (commerce cannot reach payment), search answers 503.
+    Detect:  the runbook's ping / nslookup, adapted: a protocol round trip through each edge from each
+             service's position (1 s deadline), plus /health/ready naming the lost dependency.
+    Recover: heal the links (the network here *is* Toxiproxy), no service restarted; then step 4: every edge
+             answers.
+    Verify:  the write ledger; a witness client's answers within the budgets; after the heal: every
+             pending_payment order reconciled, no payment without its order, no order paid without its
              payment, every order acknowledged as paid still paid.
 
-Targets (the runbook gives none for 5.2): detection within 15 s and recovery within 60 s, as for the other
-dependency outages (2.2, 3.2); nothing acknowledged lost (RPO 0); the pending orders reconciled within 30 s
-of the heal (commerce's reconciler retries every 2 s the orders pending for more than 5 s).
+Controls: the heal skipped, and search_recommendation without its client deadline (the hang must be seen).
 
-Answer-time budgets, computed from the reference configuration's service settings (the contract: the
-defaults of stack/services/common/settings.py with the reference per-service overrides of stack/config.py,
-never the run's own, so a release or config that raises a timeout cannot raise its own bound) and their
-client-side deadlines (stack/services/common/db.py):
-    a request that needs no cut service:  its PostgreSQL part ends within the longer of
-                                            - a pool checkout: timeout 2 s, plus one liveness check already
-                                              under way (its deadline, 1 s) = 3 s, and
-                                            - a statement sent just before the link went dark: cut by the
-                                              client deadline, statement_timeout 3 s + 1 s = 4 s;
-                                          plus one Redis socket timeout (0.5 s), plus 1 s for the hops = 5.5 s;
-    a checkout (commerce calls payment):  HTTP timeout 2 s x 3 attempts + the jittered backoffs
-                                          (capped at 0.05 s and 0.1 s) + 1 s = 7.15 s.
-The budget takes the longer PostgreSQL wait, not their sum: they add up only for a request that had waited on
-an exhausted pool until the moment the link went dark, and this scenario's load does not exhaust a pool
-(1.2 is the scenario that does). A witness client with a 15 s timeout (longer than the
-gateway's proxy_read_timeout, 10 s, so a hung upstream shows as a 10 s 504) makes checkouts, searches and
-readiness calls of the isolated services from just before the injection to the recovery and is judged on
-the real answer times. Locust gives up after 5 s (`load.outcomes.ANSWER_TIMEOUT_S`), under both budgets:
-it cannot tell a slow defined answer from a hang, so its other operations are judged against its own
-timeout (none may run into it), and its checkouts not at all.
-
-Measured (CI, docker driver): a readiness call in flight when the black hole landed answered 503 after
-4.52 s, its statement cut at 4 s and then Redis's 0.5 s. The budget before this one gave PostgreSQL 3 s (it
-was written before the client deadline existed) and counted that answer as a hang.
+Analysis: docs/scenarios/5.2-network-partition.md
 """
 
 from __future__ import annotations

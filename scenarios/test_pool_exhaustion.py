@@ -1,37 +1,21 @@
 """Runbook 1.2: PostgreSQL connection-pool exhaustion ("all connections are consumed, new requests hang").
 
-    Inject:  under load, the suite itself takes every connection slot the app role can have, as the app
-             role over TCP straight to PostgreSQL: half the holders sit `idle in transaction`, half run a
-             long `pg_sleep`, until PostgreSQL refuses a new connection ("remaining connection slots are
-             reserved" / "too many clients"). The services' pools already hold their connections, and a
-             pool that has its connections never notices a full server; so the fault also terminates the
-             services' pooled backends and takes their slots, and every pool must reconnect into a full
-             server (as it would after a network blip or its max_idle recycling). Landed when pg_stat_activity
-             shows max_connections - superuser_reserved_connections client backends and a fresh app-role
-             connection is refused.
-    Detect:  the runbook's `SELECT count(*) FROM pg_stat_activity` against `SHOW max_connections`, and its
-             "problematic queries" `now() - query_start > interval ...` with a threshold of 5 s instead of
-             5 minutes (a test cannot wait 5 minutes; 5 s is longer than any statement can run here, since
-             statement_timeout is 3 s, so only a holder is that old).
-    Recover: `pg_terminate_backend` of the sessions `active` or `idle in transaction` whose query started
-             more than 3 s ago (the services' statement_timeout: no statement of theirs is that old), looked
-             at again until the server is below its limit; the detection's 5 s cannot be reused, since it
-             fires on the first holder to turn 5 s old, when the others are a fraction of a second younger.
-             No service restart: the pools must reconnect by themselves (service pids unchanged).
-    Verify:  the exhaustion bit (load requests failed during the fault), every failure was a defined 503 and
-             came within the pool checkout timeout (2 s) plus a margin (a checkout within commerce's pool
-             timeout, payment's (1 s) and its card network (0.25 s), plus the margin), never a hang; after the recovery and
-             before the fault's own clean-up: the services came back without a restart and the recovery left
-             no holder; the write ledger (nothing lost, doubled or made up).
+    Targets: none in the runbook; MTTD 15 s, RTO 60 s; every failure a defined 503 within the pool checkout
+             timeout (2 s) plus a margin, never a hang.
+    Inject:  under load, the suite takes every connection slot the app role can have (half the holders
+             `idle in transaction`, half in a long `pg_sleep`) and terminates the services' pooled backends,
+             so every pool must reconnect into a full server.
+    Detect:  the runbook's `count(*) FROM pg_stat_activity` against `max_connections`, and its "problematic
+             queries" with a threshold of 5 s instead of 5 minutes.
+    Recover: `pg_terminate_backend` of the sessions active or idle in transaction for more than 3 s (the
+             services' statement_timeout), until the server is below its limit; no service restart.
+    Verify:  load requests failed during the fault, each a defined 503 in time; after the recovery: the
+             services came back without a restart, no holder left; the write ledger.
 
-Targets (the runbook gives none for 1.2): MTTD 15 s = the 5 s age threshold plus polling and slack; RTO
-60 s: after the termination the pools reconnect on psycopg_pool's exponential backoff (1, 2, 4, 8 s... with
-no cap), so the restoration trails the recovery by up to the next attempt; 60 s leaves room for that and
-the 5 s steady hold, and still fails a recovery that never happens.
+Controls: the termination skipped, and commerce on a release whose pool waits 30 s (`v1-pool-waits`): its
+requests hang, and the answer-time check must fail.
 
-Controls: the termination skipped (RTO and no holder left fail), and commerce on a release whose pool waits
-30 s for a connection instead of failing fast after 2 s (`v1-pool-waits`): its requests hang, and the
-answer-time check must fail.
+Analysis: docs/scenarios/1.2-pool-exhaustion.md
 """
 
 from __future__ import annotations

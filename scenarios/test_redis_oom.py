@@ -1,40 +1,21 @@
 """Runbook 2.1: Redis OOM (Redis uses all its memory and starts evicting keys).
 
-    Inject:  under load, fill Redis with non-essential bulk keys (`cache:bulk:<n>`, 4 KB, EX 300: cache-like)
-             past `maxmemory`, lowered for the fault to the memory in use + 8 MB so the fill stays small and
-             fast (restored afterwards). Landed: `evicted_keys` rose and used_memory is at maxmemory.
-    Detect:  the runbook's `INFO memory`, `CONFIG GET maxmemory-policy`, `INFO stats | grep evicted`, read
-             as "evicted_keys rose since before the fault while used_memory is at maxmemory" (the counter is
-             cumulative: a non-zero value alone says nothing about now).
-    Measure: which keys eviction took, exactly (keyspace notifications `__keyevent@0__:evicted`, checked
-             against INFO's count): sessions and carts of the load's shoppers and of canary shoppers, against
-             the non-essential data (bulk and cache keys).
-    Recover: the runbook's clean-up and limit change, corrected: `--bigkeys` finds what fills memory, and the
-             top-level namespaces of the biggest keys it names that are not essential (not sessions, carts,
-             login lockout counters or streams: here `cache:`) are deleted (SCAN MATCH <namespace>* +
-             UNLINK, never FLUSHDB);
-             maxmemory back to the configured limit with CONFIG SET (no restart). Step 5 (EVAL over
-             KEYS session:*) is not run: see the notes.
-    Verify:  the eviction policy (volatile-ttl) kept every session and cart while non-essential data remained
-             to evict, and every login lockout counter (an evicted counter resets a lockout); no shopper was
-             logged out; after the recovery and before the fault's clean-up: the canaries' sessions and carts
-             are intact, the lockout counters are still there, memory headroom is back (used_memory under
-             the 90% alert, maxmemory as configured); and the standard checks.
+    Targets: none in the runbook; MTTD 15 s and RTO 60 s (as 2.2), RPO 0 and no acknowledged order lost.
+    Inject:  under load, fill Redis with non-essential bulk keys (`cache:bulk:<n>`, 4 KB, EX 300) past
+             `maxmemory`, lowered for the fault to the memory in use + 8 MB (restored afterwards).
+    Detect:  the runbook's `INFO memory`, `CONFIG GET maxmemory-policy`, `INFO stats | grep evicted`, read as
+             "evicted_keys rose since before the fault while used_memory is at maxmemory".
+    Measure: which keys eviction took, exactly (keyspace notifications, checked against INFO's count).
+    Recover: the runbook's clean-up and limit change, corrected: `--bigkeys`, then the non-essential
+             namespaces it names (here `cache:`) deleted with SCAN MATCH + UNLINK, never FLUSHDB; maxmemory
+             back with CONFIG SET. Step 5 (EVAL over KEYS session:*) is not run: see the notes.
+    Verify:  volatile-ttl kept every session and cart while non-essential data remained, and every login
+             lockout counter; no shopper logged out; after the recovery: the canaries' sessions and carts
+             intact, memory headroom back (used_memory under the 90% alert); the standard checks.
 
-Targets (the runbook gives none for 2.1): MTTD 15 s, as for 2.2: eviction is visible in INFO at once, and an
-alert polling it every few seconds must fire well within that. RTO 60 s: the recovery is two Redis commands
-(delete the bulk keys, raise the limit); "restored" also needs the memory probe (`health:redis_memory`,
-used_memory under 90% of maxmemory) green. RPO 0 and no acknowledged order lost: orders live in PostgreSQL.
+Controls: the same fill under `allkeys-lru` (sessions kept fails), and the recovery skipped (RTO missed).
 
-Under volatile-ttl a key with a TTL is only as safe as the eviction's sampling lets it be: a login lockout
-counter whose window (300 s) equalled the longest cache TTL was evicted with the cache, which resets the
-lockout of an account under attack, and one with a 900 s window was still evicted now and then (CI,
-2026-12-03). Found by `login_lockout_counters_kept` and `no_login_lockout_counter_evicted`; the reference
-stack's counters now carry their window in their value, with no TTL (volatile-ttl never evicts such a key),
-and core_platform sweeps the expired ones.
-
-Controls: the mitigation broken (the same fill under `maxmemory-policy allkeys-lru`: sessions and carts are
-evicted, so the "sessions kept" check fails), and the recovery skipped (memory stays full: RTO missed).
+Analysis: docs/scenarios/2.1-redis-oom.md
 """
 
 from __future__ import annotations

@@ -1,54 +1,22 @@
 """Runbook 7.1: Slow database causes cascade ("database slowdown causes service timeouts, which cause more
 load on the database").
 
-    Inject:  under load, two faults at once: a transaction that locks every row of `products` FOR UPDATE and
-             stays open (a batch job stuck mid-transaction), and 100 ms of latency on commerce's link to
-             PostgreSQL (Toxiproxy `commerce__postgres`). Checkout needs those rows: its
-             INSERT INTO order_items checks the foreign key to products with FOR KEY SHARE, which waits for
-             the FOR UPDATE lock until the services' lock_timeout (0.5 s) gives up. Landed when the blocker is
-             idle in transaction holding the rows (a FOR KEY SHARE NOWAIT probe is refused) and the toxic is
-             present. The fault is held at least 10 s (an operator's reaction) before the recovery, long
-             enough for a queue to build if the timeouts do not stop it.
-    Detect:  the runbook's blocking-query check, corrected to `wait_event_type = 'Lock'` (its
-             `wait_event IS NOT NULL` matches every idle backend), with the blockers from pg_blocking_pids(),
-             and its service-timeout grep of commerce's log, corrected to `grep -iE "timeout|timed out"`.
-    Recover: pg_terminate_backend(<blocking pid>) found with pg_blocking_pids(), and remove the latency toxic.
-             No restart, no scaling (steps 3-5): timeouts and the bounded pool are what should have kept the
-             cascade from spreading, and that is what is judged.
-    Verify:  the lock bit (checkouts failed during the fault); the blast radius stayed bounded: the endpoints
-             that do not write the locked rows (browse, product, search, cart, login...) kept succeeding, no
-             request hung beyond the shoppers' patience, and retries did not multiply the statements queued
-             on the lock (measured from outside: the distinct statements pg_stat_activity shows waiting on a
-             Lock while it was held, at most one per checkout the clients sent meanwhile); after the recovery and before
-             the fault's own undo: checkout works again, commerce was not restarted, no blocker is left; the
-             write ledger. commerce's own pool figures (`requests_waiting`) are shown beside, not judged.
-             Removing the latency toxic is fault removal (the platform heals once it is gone), recorded as
-             such; the runbook's own step is terminating the blocker.
+    Targets: none in the runbook; MTTD 15 s, RTO 30 s, unlocked endpoints >= 95% successful during the fault,
+             no answer slower than 4.9 s, at most one statement waiting on the lock per checkout sent.
+    Inject:  under load, a transaction holding every row of `products` FOR UPDATE (a batch job stuck
+             mid-transaction) and 100 ms of latency on commerce's link to PostgreSQL; checkout's foreign-key
+             check waits on the lock until lock_timeout (0.5 s). Held at least 10 s.
+    Detect:  the runbook's blocking-query check, corrected to `wait_event_type = 'Lock'`, with
+             pg_blocking_pids(), and its grep of commerce's log, corrected to `grep -iE "timeout|timed out"`.
+    Recover: pg_terminate_backend(<blocking pid>) and remove the latency toxic; no restart, no scaling.
+    Verify:  checkouts failed during the fault; the blast radius stayed bounded (unlocked endpoints kept
+             succeeding, nothing hung, retries did not multiply the statements queued on the lock); after the
+             recovery: checkout works, commerce was not restarted, no blocker is left; the write ledger.
+             Synthetic shoppers check out every second (`health:checkout`): "steady" includes checkout.
 
-Checkout is about one request in fifteen of the load, so a shop that cannot sell at all still answers ~95%
-of its requests and would look "steady". Synthetic shoppers therefore check out every second for the whole
-run (four taking turns), each attempt recorded as the health probe `health:checkout` when it ends, ok when
-answered 201/202 within 2.5 s: the steady state (and so the RTO) includes "checkout works", as a
-synthetic-transaction monitor would. (Recorded at its start, a checkout that waited out the lock and went
-through after the recovery would count as working during the fault, and the RTO would end before the
-recovery began.)
+Control: the recovery skipped, the blocker stays (checkout after it, RTO and no blocker left fail).
 
-Targets (the runbook gives none for 7.1):
-  - MTTD 15 s: the synthetic checkout hits the lock within a second, and its timeout is logged 1 s later.
-  - RTO 30 s: the recovery is two API calls; what remains is the steady hold (5 s) and slack.
-  - unlocked endpoints >= 95% successful during the fault.
-  - no answer slower than 4.9 s: the shoppers give up at 5 s (locust's network_timeout), so a later answer
-    is a hang to them (and a bound at or above it could not see one). A blocked checkout needs
-    lock_timeout (0.5 s) + ~10 round trips through the toxic (1 s) + its wait for a pool connection (at most
-    the pool timeout, 2 s, in practice the time other blocked checkouts hold theirs): the slowest answered
-    after 3.3 to 3.7 s (two local runs). At a lock_timeout of 1 s they reached 4.6 s on both drivers, and
-    5.0 s once on a busy machine (docker, 2026-12-07): too close to the shoppers' patience. With only the 3 s statement_timeout to stop a lock wait, blocked checkouts
-    held commerce's 8 connections 3 s each, the pool queue grew, and a fault held 10 s (or the 15 s of the
-    control) pushed answers past 5 s: the reference stack's lock_timeout is that finding's fix.
-  - statements waiting on the lock: at most one per checkout request the clients sent (a bound the pool does
-    not enforce: a service that retried its statements would queue several per request).
-  - latency 100 ms: at 200 ms every blocked checkout answers its 503 after 3 s and more (10 round trips and
-    the lock wait), close to the shoppers' patience: lock_timeout bounds a wait, not a request.
+Analysis: docs/scenarios/7.1-slow-database-cascade.md
 """
 
 from __future__ import annotations

@@ -1,34 +1,21 @@
 """Runbook 4.1: Redis stream backlog buildup (consumers lag behind producers, messages accumulate).
 
+    Targets: none in the runbook; MTTD 30 s, RTO 90 s (the backlog probe green included), RPO 0: no event
+             lost, and no acknowledged order.
     Inject:  slow content_services down to 250 ms per message (`POST /admin/cost`) while the load keeps
-             producing (product views and searches -> analytics_events, logins -> user_events, checkouts ->
-             order_events), plus a bounded burst of 1500 extra events on analytics_events from the suite.
-             Landed: the consumer reports the cost and the group's backlog is above 500.
-    Detect:  XLEN of the three streams, and the consumer group's backlog: entries not yet delivered (after
-             XINFO GROUPS' last-delivered-id) plus `XPENDING <stream> content_services`, above 500.
-    Recover: the runbook's steps, corrected: (1) find the slow consumer (its log's "lag behind" lines, its
-             /admin/stats cost); (2) add a second consumer to the group (another content_services instance
-             with its own consumer name, from the driver's `start_instance`: a process locally, a container on
-             docker; the runbook's `--scale ...=2`); the slow one stays slow (its cost is the fault, undone
-             only by the heal): the second consumer must carry the backlog; wait for the backlog to fall
-             under the threshold; (3) run the compactor: archive to PostgreSQL, then trim, only what the
-             group has consumed (`POST /compact?min_age_s=0&keep_unconsumed=true`).
-             Steps 4-5 (XREADGROUP STREAM ..., XTRIM MAXLEN 50000) are replaced by (3): see the notes.
-    Verify:  after the recovery, before the heal: the backlog is back under the threshold. Then every event
-             the producers were told was added, counted from their acknowledgements and never read back from
-             the stream (an event trimmed or dropped at produce time still counts): the suite's own (the
-             burst and a steady 40/s producer, by the ids XADD returned) and the order_placed event of every
-             order acknowledged to the load from the injection to the restoration (by order id) was consumed (event_deliveries,
-             notifications) or archived (events_archive), none lost; duplicate deliveries (at-least-once)
-             reported, not judged; the stream's own read-back count shown beside; the standard checks.
+             producing, plus a burst of 1500 events on analytics_events.
+    Detect:  XLEN of the three streams, and the consumer group's backlog (undelivered + XPENDING) above 500.
+    Recover: the runbook's steps, corrected: find the slow consumer; add a second consumer to the group (the
+             runbook's `--scale ...=2`) and wait for the backlog to fall under the threshold; run the
+             compactor, archiving then trimming only what the group has consumed. Steps 4-5 (XREADGROUP
+             STREAM ..., XTRIM MAXLEN 50000) are replaced by that: see the notes.
+    Verify:  the backlog back under the threshold; every event the producers were told was added was
+             consumed or archived, none lost (counted from their acknowledgements, never read back);
+             duplicate deliveries reported, not judged; the standard checks.
 
-Targets (the runbook gives none for 4.1): MTTD 30 s (a lag alert evaluated every 15 s fires within two
-evaluations); RTO 90 s: adding a consumer and catching up 1500+ events at full speed takes seconds, the
-target leaves room for a consumer to start in a slower environment. "Restored" includes the backlog probe
-(`health:event_backlog`, backlog <= 500) green. RPO 0: no event may be lost, and no acknowledged order.
+Control: the recovery skipped: the backlog stays above the threshold (RTO and backlog check fail).
 
-Control: the recovery skipped: the consumer stays slow, the backlog stays above the threshold, so the RTO
-and the backlog check fail.
+Analysis: docs/scenarios/4.1-stream-backlog.md
 """
 
 from __future__ import annotations

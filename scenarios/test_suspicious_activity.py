@@ -1,42 +1,21 @@
 """Runbook 6.1: Suspicious activity detection ("unusual API request patterns").
 
-    Inject:  attack traffic from a client address of its own (`driver.outside_client()`: on the local
-             stack 127.0.0.66, the legitimate load coming from 127.0.0.1; on docker an address added to the
-             host end of the stack's bridge, sending to the gateway container directly, because the
-             published port goes through docker-proxy, which shows every client to nginx as the bridge's
-             address), bounded in requests and time, beside the load: credential stuffing (logins with
-             common passwords for three real accounts and for unknown e-mails), SQL-injection payloads on
-             /search and /products (`' OR 1=1--`, `UNION SELECT`, `; DROP TABLE`, some with letters
-             percent-encoded), and scraping (bulk catalogue pages, limit=100, as fast as allowed). Landed
-             when the gateway's access log shows the attacker's requests and rejected logins (401/429).
-    Detect:  the runbook's indicators, read from the gateway's access log: the 401/403 rate, SQL-injection
-             patterns, and the top talkers, per client address (`$remote_addr`, the first field). The
-             attacking address is found in the log, not told to the detector.
-    Respond: deny-list the source (`deny <ip>;` in the gateway's deny-list include) and `nginx -s reload`,
-             then check that a request from it gets 403. The runbook blocks with `iptables -A INPUT -s IP -j
-             DROP`: that rule is machine-wide (on this machine it would also cut every other user of the
-             loopback) and needs root, and at the gateway a denied client gets a defined 403 that the access
-             log records, so the block itself is observable; nginx's deny-list is the gateway's own
-             firewall. Heal: the deny line is removed and nginx reloaded.
-    Verify:  after the response, before the fault's own undo: the attacker is blocked (every request 403,
-             none reaches a service), within the containment target, and the legitimate success rate after
-             the block is at its target; then: the legitimate success rate stayed at its target during the
-             attack; no injection succeeded (payload searches answer 0 rows or 422, the products and users
-             tables are intact, no 500); the record names the source; core_platform's log shows the failed
-             logins with the attacker's address.
+    Targets: none in the runbook; detection within 30 s of the first attack request, the block within 60 s,
+             the attack contained within 60 s (RTO), the shop's own traffic at 95% success, nothing lost.
+    Inject:  bounded attack traffic from a client address of its own (`driver.outside_client()`) beside the
+             load: credential stuffing, SQL-injection payloads on /search and /products, scraping.
+    Detect:  the runbook's indicators in the gateway's access log, per client address: the 401/403 rate,
+             SQL-injection patterns, the top talkers. The attacker's address is found, not told.
+    Respond: deny-list the source at the gateway (`deny <ip>;` + `nginx -s reload`, not the runbook's
+             machine-wide `iptables`), then check it gets 403. "Steady" includes "the attack is contained"
+             (`health:attack_contained`), so the RTO is the time to contain it.
+    Verify:  the attacker is blocked (every request 403, none reaches a service) in time; the legitimate
+             success rate held during the attack and after the block; no injection succeeded; the record
+             names the source; core_platform's log shows the failed logins with the attacker's address.
 
-"Steady" includes "the attack is contained": a health probe (`health:attack_contained`) is red while a
-service answered one of the attacker's requests in the last 1.5 s. So the attack breaks the steady state,
-and the RTO is the time to contain it (the shop's own traffic is judged by its success rate).
+Controls: no response, and a deny-list edit without `nginx -s reload` (attacker blocked and RTO must fail).
 
-Targets (the runbook gives none for 6.1): detection within 30 s of the first attack request (a log-based
-detector polled every 0.25 s; 30 s leaves room for a slower attack to cross the thresholds), the block in
-place within 60 s of it, the shop's own traffic at 95% success during the attack and after the block, the
-attack contained within 60 s (RTO), and nothing acknowledged lost.
-
-Controls: no response at all (the attacker is never blocked), and a responder who edits the deny-list but
-forgets `nginx -s reload`: the deny line is there, the gateway never read it, and the attacker-blocked and
-RTO checks must fail.
+Analysis: docs/scenarios/6.1-suspicious-activity.md
 """
 
 from __future__ import annotations
