@@ -3,7 +3,7 @@
 A pytest plugin module. It does something only when allure-pytest writes results (`--alluredir DIR`);
 without it every hook returns at once.
 
-The steps are reported after the fact, when the scenario has finished (`aarya_scenario_finished`, called
+The steps are reported after the fact, when the scenario has finished (`pytest_aarya_scenario_finished`, called
 from the `chaos` fixture's teardown): the scenario's own timeline gives each step its real start and stop
 (injected -> landed, injected -> detected, recovery started -> restored, then the verification), which a
 live `with allure.step(...)` could not (detection happens between two announcements, and a step left open by
@@ -24,7 +24,6 @@ Hook names. pytest only delivers hooks whose names start with `pytest_` to plugi
 ignores any other name, even with `@pytest.hookimpl`), so the implementations are
 `pytest_aarya_before_step` and `pytest_aarya_scenario_finished`, marked optional so that loading this module
 never fails; they are called once fixtures/plugin.py declares and calls the hooks under those names.
-`aarya_before_step` / `aarya_scenario_finished` are the same functions under the names of the issue.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ MAX_LOGGED_SERVICES = 5
 LOAD_FILES = ("locust_stats.csv", "locust_failures.csv", "locust_exceptions.csv", "locust_summary.json",
               "locust.log")
 
-# id(run) -> step -> (epoch seconds, description), from aarya_before_step
+# id(run) -> step -> (epoch seconds, description), from pytest_aarya_before_step
 _announced: dict[int, dict[str, tuple[float, str]]] = {}
 
 
@@ -321,8 +320,3 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return ["aarya-chaos: allure steps on (inject, detect, recover, verify)"]
     return ["aarya-chaos: allure steps OFF: no `pytest_aarya_scenario_finished` hook is declared "
             "(pytest ignores hook implementations whose names do not start with pytest_)"]
-
-
-# The names of the issue; pytest itself only calls the pytest_-prefixed ones above.
-aarya_before_step = pytest_aarya_before_step
-aarya_scenario_finished = pytest_aarya_scenario_finished
