@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from aarya_chaos.natural import natural_key
 from load.history import ScenarioHistory, history_dir, parse_iso
 from reports.claims import bite_path, html_section, load_bite
 from reports.gate import GateInputError, judge, load_summary
@@ -169,7 +170,8 @@ def collect_trend(summary_path: Path, *, runs_dir: Path | None = None, trend_pat
     for row in rows:
         if row.get("run"):
             merged.setdefault(_key(row), row)
-    return sorted(merged.values(), key=lambda r: (parse_iso(r["run"]) or 0.0, str(r.get("id")), str(r.get("control"))))
+    return sorted(merged.values(),
+                  key=lambda r: (parse_iso(r["run"]) or 0.0, natural_key(str(r.get("id"))), str(r.get("control"))))
 
 
 # -- sections --------------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ def _trends(rows: Sequence[Mapping[str, Any]]) -> str:
         parts.append(f'<img class="plot" alt="MTTD and RTO per scenario across runs" src="{data_uri(png)}">')
     shown = runs[-TREND_COLUMNS:]
     keys = sorted({(str(r.get("id")), str(r.get("name") or ""), str(r.get("test") or ""), r.get("control") or "")
-                   for r in rows}, key=lambda k: (k[0], k[3], k[2]))
+                   for r in rows}, key=lambda k: (natural_key(k[0]), k[3], k[2]))
     cells = {(_row_key(r), str(r["run"])): r for r in rows}
     head = "".join(f"<th>{esc(_short_time(run))}</th>" for run in shown)
     body = []
