@@ -1,7 +1,7 @@
-"""Literal gateway access-log lines (the format of stack/nginx/nginx.conf.tmpl) for the tests of runbook 6.1's access-log
-reader and the security scenarios' checks: a legitimate search, the injection kinds (tautology, UNION, letters
-percent-encoded, stacked query), logins refused (401) and rate-limited (429), a denied request (403), a bulk
-catalogue page and an ordinary browse."""
+"""Literal gateway access-log lines (the format of stack/nginx/nginx.conf.tmpl) for the tests of runbook 6.1's
+access-log reader and the security scenarios' checks: a legitimate search, the injection kinds (tautology,
+UNION, letters percent-encoded, stacked query), logins refused (401) and rate-limited (429), a denied request
+(403), a bulk catalogue page and an ordinary browse."""
 
 from __future__ import annotations
 

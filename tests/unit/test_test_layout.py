@@ -34,8 +34,8 @@ def forbidden(module: str) -> bool:
 
 
 def test_no_test_module_imports_from_another_test_module_or_a_conftest() -> None:
-    offending = sorted({f"{path.relative_to(TESTS.parent)}:{line}: {module}"
-                        for path in TESTS.rglob("*.py") for line, module in imported_modules(path) if forbidden(module)})
+    offending = sorted({f"{path.relative_to(TESTS.parent)}:{line}: {module}" for path in TESTS.rglob("*.py")
+                        for line, module in imported_modules(path) if forbidden(module)})
     assert not offending, "move the shared helper to tests/helpers/:\n" + "\n".join(offending)
 
 
@@ -43,5 +43,6 @@ def test_the_layout_check_sees_each_kind_of_import(tmp_path: Path) -> None:
     module = tmp_path / "test_example.py"
     module.write_text("import tests.unit.test_a\nfrom tests.integration.test_b import f\nfrom tests import conftest\n"
                       "from tests.conftest import g\nfrom .test_c import h\nfrom tests.helpers.runs import FakeRun\n"
-                      "from tests.data.sample import record\nfrom tests.unit.test_runbook_check_helpers import static\n")
+                      "from tests.data.sample import record\n"
+                      "from tests.unit.test_runbook_check_helpers import static\n")
     assert sorted({line for line, module in imported_modules(module) if forbidden(module)}) == [1, 2, 3, 4, 5]
