@@ -10,7 +10,7 @@ import pytest
 
 from aarya_chaos.runbook_check.cli import main
 from stack.config import StackConfig, load_config
-from tests.unit.test_runbook_check_helpers import RUNBOOKS, by_line, static
+from tests.helpers.runbook_check import RUNBOOKS, by_line, static
 
 
 @pytest.fixture

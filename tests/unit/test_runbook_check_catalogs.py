@@ -10,7 +10,7 @@ from aarya_chaos.runbook_check.redis_table import config_parameters, recorded_sp
 from aarya_chaos.runbook_check.report import CommandCheck
 from aarya_chaos.runbook_check.sql import classify_sql
 from aarya_chaos.runbook_check.sql_static import setting_names, static_sql_problems, unknown_catalog_relations
-from tests.unit.test_runbook_check_helpers import dry_run_check
+from tests.helpers.runbook_check import dry_run_check
 
 
 def test_the_recorded_lists_hold_what_runbooks_use() -> None:

@@ -18,7 +18,7 @@ from aarya_chaos.runbook_check.shell import lex, split_commands, unwrap
 from aarya_chaos.runbook_check.sql import classify_sql, parse_psql, split_sql, sql_functions
 from aarya_chaos.runbook_check.sql_static import static_sql_problems
 from stack.config import load_config
-from tests.unit.test_runbook_check_helpers import dry_run_check
+from tests.helpers.runbook_check import dry_run_check
 
 
 # -- reading markdown and shell -----------------------------------------------------------------------

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from aarya_chaos.runbook_check.grep import alternatives, compile_grep, parse_grep, translate
-from tests.unit.test_runbook_check_helpers import dry_run_check
+from tests.helpers.runbook_check import dry_run_check
 
 LINES = [
     "timeout", "timed out", "timeout|timed out", "a|b", "a", "b", "slow consumer", "lagging", "behind",

@@ -1,6 +1,6 @@
 """Pure arithmetic on Redis stream ids (``<ms>-<seq>``) and the compactor's batch planning.
 
-Nothing here talks to Redis or PostgreSQL, so all of it is unit-tested (tests/unit/test_compactor.py).
+Nothing here talks to Redis or PostgreSQL, so all of it is unit-tested (tests/services/unit/test_compactor.py).
 
 Why the trim boundary is "the id just after the last archived id": ``XTRIM key MINID <id>`` removes
 every entry whose id is *strictly lower* than ``<id>``. Trimming at the last archived id itself would

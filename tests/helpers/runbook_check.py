@@ -1,4 +1,4 @@
-"""Helpers of the runbook-check tests (only they import this module)."""
+"""Helpers of the runbook-check tests."""
 
 from __future__ import annotations
 
