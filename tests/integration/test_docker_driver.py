@@ -40,6 +40,7 @@ def _docker_marker() -> pytest.MarkDecorator:
 pytestmark = [pytest.mark.integration, _docker_marker()]
 
 MB = 1 << 20
+RUNBOOKS = Path(__file__).resolve().parents[1] / "data" / "runbooks"
 EVENT_WAIT_S = 10.0
 
 
@@ -137,6 +138,20 @@ def test_runbook_commands_run_inside_the_containers(dstack: StackDriver) -> None
     code, output = dstack.psql("SELECT count(*) FROM products")  # type: ignore[attr-defined]
     assert code == 0 and int(output.strip()) > 0
     dstack.reload_gateway()
+
+
+def test_runbook_check_live_adopts_the_docker_stack(dstack: StackDriver) -> None:
+    """`runbook-check --live --stack docker`: the checker reaches the stack only through the driver protocol,
+    so the planted runbook's SQL and redis-cli lines run (read-only) against the containers' stores."""
+    from aarya_chaos.runbook_check.engine import check_runbook
+
+    report = check_runbook(RUNBOOKS / "planted.md", "live", dstack.config, "docker")
+    checks = {c.line: c for c in report.checks}
+    assert report.mode == "live"
+    assert checks[12].result == "ok" and "1 row: count=" in checks[12].why
+    assert checks[15].result == "fails" and "terminate_backend(integer) does not exist" in checks[15].why
+    assert (checks[31].result, checks[31].why) == ("ok", "ran live: PONG")
+    assert checks[35].result == "fails" and "from COMMAND INFO/DOCS of the live server" in checks[35].why
 
 
 def test_sigkill_a_service_then_restart(dstack: StackDriver, gw: httpx.Client) -> None:
