@@ -18,7 +18,7 @@ import httpx
 import psutil
 import psycopg
 import redis
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, DockerException, NotFound
 
 from aarya_chaos.errors import ConfigError, DriverUnavailable, StackError
 from stack.config import StackConfig
@@ -77,7 +77,10 @@ class DockerCore(StackContext):
     @property
     def client(self) -> docker.DockerClient:
         if self._client is None:
-            self._client = docker_client()
+            try:
+                self._client = docker_client()
+            except DockerException as exc:  # no engine: a StackError callers can catch, not the SDK's
+                raise EngineUnavailable(f"the Docker engine does not answer: {exc}") from exc
         return self._client
 
     def component_names(self) -> list[str]:
