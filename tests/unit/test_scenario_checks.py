@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from fixtures.heal import HealRegistry
+from fixtures import scenario as scenario_module
 from fixtures.scenario import ScenarioFailed, ScenarioRun, Targets
 from scenarios.common import answers_stayed_fast, failures_were_defined
 from stack.drivers.fake import FakeDriver
@@ -80,3 +81,40 @@ def test_recovery_procedure_completed_fails(tmp_path: Path) -> None:
     fine = recovered(tmp_path / "fine", lambda: None)
     assert "recovery_procedure_completed" not in {c.name for c in fine.checks}
     assert "recovery_applied" in {r.f for r in fine.records()}
+
+
+def held_run(tmp_path: Path, counts: list[int], monkeypatch: pytest.MonkeyPatch) -> ScenarioRun:
+    """A ScenarioRun whose load has acknowledged `counts[i]` writes at its i-th look (the last one repeats)."""
+    monkeypatch.setattr(scenario_module, "POLL_S", 0.001)
+    monkeypatch.setattr(scenario_module, "WRITES_STALL_S", 0.05)
+    run = ScenarioRun("9.9", "literal", Targets(min_writes_judged=150), FakeDriver(), tmp_path, HealRegistry())
+    looks = iter(counts)
+    last = [0]
+
+    def acknowledged() -> int:
+        last[0] = next(looks, last[0])
+        return last[0]
+
+    monkeypatch.setattr(run, "acknowledged_writes", acknowledged)
+    return run
+
+
+def test_a_short_run_holds_the_load_until_the_ledger_has_its_writes(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    run = held_run(tmp_path, [120, 130, 140, 151], monkeypatch)
+    run.hold_for_acknowledged_writes()
+    assert run.notes and "acknowledged writes: 151 (the ledger judges at least 150)" in run.notes[-1]
+    run.history.close()
+
+
+def test_the_hold_ends_when_acknowledgements_stop_and_the_bound_still_fails(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    run = held_run(tmp_path, [120, 125], monkeypatch)
+    started = time.monotonic()
+    run.hold_for_acknowledged_writes()
+    assert time.monotonic() - started < 1.0 and "acknowledged writes: 125" in run.notes[-1]
+    run.history.close()
+    nothing = held_run(tmp_path / "none", [0], monkeypatch)
+    nothing.hold_for_acknowledged_writes()  # a load that never wrote is not waited for
+    assert nothing.notes == []
+    nothing.history.close()
