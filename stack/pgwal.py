@@ -114,3 +114,46 @@ def rescue_wal_from_tmpfs(pg_wal: Path, *, allowed_roots: tuple[Path, ...] = ())
     if workdir.is_dir() and not any(workdir.iterdir()):
         workdir.rmdir()
     return f"{pg_wal}: the tmpfs's WAL copied back to the real disk, then unmounted"
+
+
+def finish_interrupted_move(pgdata: Path) -> str | None:
+    """A WAL move cut off with pg_wal no longer on a tmpfs, finished so that PostgreSQL finds its WAL; None when
+    there is none. WalOnSmallDisk (and `rescue_wal_from_tmpfs`) copy the tmpfs's WAL to `pg_wal.from-tmpfs`
+    whole before they unmount, then move it into pg_wal: a `pg_wal.from-tmpfs` beside an unmounted pg_wal is
+    the newest WAL, complete, and whatever of it is not in pg_wal yet goes there. Without it, `pg_wal.before`
+    is the WAL set aside before the tmpfs: put back unless pg_wal already holds the WAL put back (shared
+    names: the set-aside copy is the older one, and is dropped)."""
+    pg_wal = pgdata / "pg_wal"
+    workdir = pgdata.parent / "pg_wal-moves"
+    aside, back = workdir / "pg_wal.before", workdir / "pg_wal.from-tmpfs"
+    if not workdir.is_dir() or mounts.is_mountpoint(pg_wal):
+        return None
+    pg_wal.mkdir(exist_ok=True)
+    if back.is_dir():
+        moved = _move_missing(back, pg_wal)
+        line = f"{pg_wal}: a WAL move cut off after the unmount finished ({moved} entries of the tmpfs's WAL put back)"
+    elif aside.is_dir() and any(aside.iterdir()):
+        if {p.name for p in pg_wal.iterdir()} & {p.name for p in aside.iterdir()}:
+            line = f"{pg_wal}: holds the WAL put back; the older copy set aside before the tmpfs dropped"
+        else:
+            moved = _move_missing(aside, pg_wal)
+            line = f"{pg_wal}: a WAL move cut off before the tmpfs took over ({moved} entries set aside put back)"
+    else:
+        line = None
+    for leftover in (back, aside):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    if not any(workdir.iterdir()):
+        workdir.rmdir()
+    return line
+
+
+def _move_missing(src: Path, dst: Path) -> int:
+    """Move the entries of src that dst lacks (a move already half done left the others there)."""
+    moved = 0
+    for entry in sorted(src.iterdir()):
+        if not (dst / entry.name).exists():
+            os.rename(entry, dst / entry.name)
+            moved += 1
+    fsync_dir(dst)
+    return moved

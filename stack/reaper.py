@@ -29,7 +29,7 @@ from stack.drivers.registry import driver_kind
 from stack import mounts
 from stack.drivers.local import cgroups
 from stack.pgrestore import roll_back_interrupted_restore
-from stack.pgwal import rescue_wal_from_tmpfs
+from stack.pgwal import finish_interrupted_move, rescue_wal_from_tmpfs
 from stack.runs import RunEntry
 
 log = logging.getLogger("aarya.reaper")
@@ -141,6 +141,7 @@ def reap(entry: RunEntry) -> RunReport:
     report.lines.append(terminate(runs.marked_processes(entry.owner), "processes started by the dead owner"))
     report.lines += cgroups.release_run(entry.run_id)
     report.lines += run_mounts(entry)
+    report.lines += finish_wal_move(entry.run_dir)
     report.lines += roll_back_restore(entry.run_dir)
     runs.forget(entry)
     log.warning("reaped the dead %s run in %s", entry.kind, entry.run_dir)
@@ -200,6 +201,14 @@ def undo_mounts(found: list[Path], volumes: list[Path]) -> list[str]:
             mounts.unmount(path, allowed_roots=volumes)
             lines.append(f"{path}: unmounted")
     return lines or ["none"]
+
+
+def finish_wal_move(run_dir: Path) -> list[str]:
+    """A pg_wal move (5.1's tmpfs) the dead run left half-way with the tmpfs already gone, finished (stack/pgwal.py);
+    PGDATA as the run's stack.env names it."""
+    pgdata = stack_env_value(run_dir, "PGDATA")
+    line = finish_interrupted_move(Path(pgdata)) if pgdata else None
+    return [line] if line else []
 
 
 def roll_back_restore(run_dir: Path) -> list[str]:
