@@ -126,25 +126,24 @@ def cmd_logs(config: StackConfig, args: argparse.Namespace) -> int:
 def cmd_runbook_check(config: StackConfig, args: argparse.Namespace) -> int:
     from aarya_chaos import runbook_check
 
-    rest = _passthrough(args)
-    own = rest[:rest.index("--")] if "--" in rest else rest
-    if args.stack is not None and not any(a == "--stack" or a.startswith("--stack=") for a in own):
-        rest = ["--stack", args.stack, *rest]  # the global --stack picks the driver runbook-check --live adopts
-    return runbook_check.main(rest)
+    # the global --stack also picks the driver whose stack runbook-check --live adopts
+    return runbook_check.main(_passthrough(args, {"--config": args.config, "--stack": args.stack}))
 
 
 def cmd_gameday(config: StackConfig, args: argparse.Namespace) -> int:
     from aarya_chaos import gameday
 
-    return gameday.main(_passthrough(args))
+    return gameday.main(_passthrough(args, {"--config": args.config}))
 
 
-def _passthrough(args: argparse.Namespace) -> list[str]:
-    """The subcommand's own arguments; the global --config goes along unless it has its own."""
+def _passthrough(args: argparse.Namespace, forwarded: Mapping[str, object]) -> list[str]:
+    """The subcommand's own arguments; each global option in `forwarded` that was given goes along unless the
+    subcommand's arguments have their own."""
     rest: list[str] = list(args.rest)
     own = rest[:rest.index("--")] if "--" in rest else rest
-    if args.config is not None and not any(a == "--config" or a.startswith("--config=") for a in own):
-        rest = ["--config", str(args.config), *rest]
+    for option, value in forwarded.items():
+        if value is not None and not any(a == option or a.startswith(f"{option}=") for a in own):
+            rest = [option, str(value), *rest]
     return rest
 
 

@@ -167,11 +167,11 @@ def _alive(pid: int) -> bool:
 def _stop_unregistered(config: StackConfig, kind: str | None) -> str | None:
     """Stop a dead stack recorded only in its run dir's run.json (from before the registry); None when
     there is none."""
-    from stack.drivers.registry import DEFAULT_DRIVER, driver_kind, make_driver
+    from stack.drivers.registry import driver_kind, driver_name, make_driver
 
     driver = make_driver(config, kind, install=False)
     if driver.attach() is None:
-        if not driver_kind(kind or DEFAULT_DRIVER).leftovers_of_run(runs.run_id_for(config.run_dir)):
+        if not driver_kind(driver_name(config, kind)).leftovers_of_run(runs.run_id_for(config.run_dir)):
             return None
         driver.stop()  # docker: a run that crashed before it recorded itself has containers
         return f"no stack recorded in {config.run_dir}; removed anything labelled with its run id"

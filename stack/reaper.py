@@ -58,10 +58,7 @@ def what_is_left(entry: RunEntry) -> list[str]:
     left = [f"process {p.pid} ({_describe(p)})" for p in _processes_of(entry)]
     left += [f"port {port} ({owner}) taken" for owner, port in entry.config.listen_ports().items()
              if not _port_free(entry.config.host, port)]
-    if mounts.mount_support() is None:
-        volumes = [v for v in mounts.aarya_volume_roots() if f"-{entry.run_id}_" in str(v)]
-        left += [f"mount {m}" for m in mounts.leftover_mounts(allowed_roots=volumes)
-                 if below(m, entry.run_dir) or any(below(m, v) for v in volumes)]
+    left += [f"mount {m}" for m in mounts_of_run(entry.run_dir, entry.run_id)[0]]
     if cgroups.memory_cgroup_support() is None:
         left += [f"cgroup {c.path}" for c in cgroups.leftover_cgroups()
                  if c.path.name.startswith(cgroups.run_prefix(entry.run_id))]
@@ -140,7 +137,7 @@ def reap(entry: RunEntry) -> RunReport:
     report.lines += driver_kind(entry.driver).stop_dead_stack(entry.config)
     report.lines.append(terminate(runs.marked_processes(entry.owner), "processes started by the dead owner"))
     report.lines += cgroups.release_run(entry.run_id)
-    report.lines += run_mounts(entry)
+    report.lines += run_mounts(entry.run_dir, entry.run_id)
     report.lines += finish_wal_move(entry.run_dir)
     report.lines += roll_back_restore(entry.run_dir)
     runs.forget(entry)
@@ -180,14 +177,22 @@ def terminate(procs: list[psutil.Process], what: str) -> str:
     return f"{what}: terminated {', '.join(names)}{killed}"
 
 
-def run_mounts(entry: RunEntry) -> list[str]:
-    """The run's tmpfs mounts, deepest first: below its run dir, or below its docker volumes' host side."""
+def mounts_of_run(run_dir: Path, run_id: str) -> tuple[list[Path], list[Path]]:
+    """The run's tmpfs mounts, deepest first (below its run dir, or below its docker volumes' host side), and
+    those volumes' roots (where undoing them is allowed); nothing when this machine cannot mount."""
+    if mounts.mount_support() is not None:
+        return [], []
+    volumes = [root for root in mounts.aarya_volume_roots() if f"-{run_id}_" in str(root)]
+    found = [path for path in mounts.leftover_mounts(allowed_roots=volumes)
+             if below(path, run_dir) or any(below(path, root) for root in volumes)]
+    return found, volumes
+
+
+def run_mounts(run_dir: Path, run_id: str) -> list[str]:
+    """The run's tmpfs mounts undone (pg_wal's WAL copied back first)."""
     if mounts.mount_support() is not None:
         return []
-    volumes = [root for root in mounts.aarya_volume_roots() if f"-{entry.run_id}_" in str(root)]
-    found = [path for path in mounts.leftover_mounts(allowed_roots=volumes)
-             if below(path, entry.run_dir) or any(below(path, root) for root in volumes)]
-    return [f"mounts: {line}" for line in undo_mounts(found, volumes)]
+    return [f"mounts: {line}" for line in undo_mounts(*mounts_of_run(run_dir, run_id))]
 
 
 def undo_mounts(found: list[Path], volumes: list[Path]) -> list[str]:

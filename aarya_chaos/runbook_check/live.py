@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aarya_chaos.errors import ChaosError
 from aarya_chaos.runbook_check.redis_grammar import RSpec, args_from_docs, reply_as_map

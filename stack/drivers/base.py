@@ -91,7 +91,6 @@ class Capability(enum.Enum):
     """What a driver may be unable to do on this machine (it says why in `unsupported`)."""
 
     MEMORY_LIMITS = "memory limits"
-    OUTSIDE_CLIENT = "a client address of its own"
 
 
 class Lifecycle(Protocol):

@@ -39,6 +39,11 @@ def recorded_driver(config: StackConfig) -> str | None:
     return None if state is None else str(state.get("driver", DEFAULT_DRIVER))
 
 
+def driver_name(config: StackConfig, name: str | None = None) -> str:
+    """`name`, or the driver recorded in the run dir, or the default."""
+    return name or recorded_driver(config) or DEFAULT_DRIVER
+
+
 def make_driver(config: StackConfig, name: str | None = None, **options: Any) -> StackDriver:
     """The driver `name` (None: the one recorded in the run dir, else the default) for `config`."""
-    return driver_kind(name or recorded_driver(config) or DEFAULT_DRIVER).create(config, **options)
+    return driver_kind(driver_name(config, name)).create(config, **options)

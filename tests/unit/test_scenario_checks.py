@@ -114,6 +114,10 @@ def test_the_hold_ends_when_acknowledgements_stop_and_the_bound_still_fails(tmp_
     run.hold_for_acknowledged_writes()
     assert time.monotonic() - started < 1.0 and "acknowledged writes: 125" in run.notes[-1]
     run.history.close()
+    enough = held_run(tmp_path / "enough", [150], monkeypatch)
+    enough.hold_for_acknowledged_writes()  # the bound already met: no hold, and no note saying there was one
+    assert enough.notes == []
+    enough.history.close()
     nothing = held_run(tmp_path / "none", [0], monkeypatch)
     nothing.hold_for_acknowledged_writes()  # a load that never wrote is not waited for
     assert nothing.notes == []
