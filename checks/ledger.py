@@ -161,6 +161,16 @@ def intent_of(key: str) -> str:
     return key.rsplit("/", 1)[0] if "/" in key else key
 
 
+def refused_keys(outcomes: Iterable[tuple[str, str]]) -> set[str]:
+    """The keys certainly not done, of (key, outcome) pairs (an acknowledged write's outcome "ok"): those every
+    write of which was refused. A refused attempt retried with the same key (after a new login, say) may have
+    been done by the retry."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for key, outcome in outcomes:
+        seen[key].add(outcome)
+    return {key for key, kinds in seen.items() if kinds == {"fail"}}
+
+
 def _int(value: Any) -> int | None:
     try:
         return None if value is None or isinstance(value, bool) else int(value)
@@ -246,12 +256,8 @@ def reconcile(history_writes: Sequence[LedgerWrite], stored: Sequence[StoredOrde
             mismatched.append((order_id, problem))
     unknown = [w for w in history_writes if w.outcome == "info" and not w.acknowledged]
     happened = sum(1 for w in unknown if w.key in stored_keys)
-    # A key is "certainly not done" only if every write that sent it was refused: a refused attempt retried
-    # with the same key (after a new login, say) may have been done by the retry.
-    outcomes_by_key: dict[str, set[str]] = defaultdict(set)
-    for write in history_writes:
-        outcomes_by_key[write.key].add("ack" if write.acknowledged else write.outcome)
-    failed = [key for key, seen in outcomes_by_key.items() if seen == {"fail"} and key in stored_keys]
+    refused = refused_keys((w.key, "ok" if w.acknowledged else w.outcome) for w in history_writes)
+    failed = [key for key in refused if key in stored_keys]
     return Reconciliation(
         judged=len(acknowledged), acknowledged=acknowledged, lost=lost, failure_at=failure_at,
         phantoms=tuple(sorted(o.order_id for o in stored if o.key not in sent)),
