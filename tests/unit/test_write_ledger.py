@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from checks.ledger import RPO_RESOLUTION_S, Reconciliation
-from checks.write_ledger import SentWrite, reconcile_named_writes, sent_writes, stored_rows
+from checks.write_ledger import (
+    SentWrite,
+    reconcile_named_writes,
+    sent_writes,
+    stored_rows,
+)
 from load.history import Op, Outcome, Record
 from tests.helpers.histories import call, history, hung
 from tests.helpers.ledger import checkout
