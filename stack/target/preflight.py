@@ -1,0 +1,254 @@
+"""The live checks of a target profile, run before anything is injected: read-only, each problem one line.
+
+    compose     each edge's address_env is set in its client's compose service (`environment:`, a mapping
+                or a list), and each component's compose_service is in the file
+    stores      each PostgreSQL DSN connects and answers SELECT 1; each Redis URL answers PING
+    containers  each named container exists (docker SDK, lookup only)
+    health      each health and readiness URL answers 2xx
+
+Each check is a function of its inputs (the parsed compose file, a connector, a container lookup, an HTTP
+getter) returning `Finding`s, so it is tested without a platform; `run_preflight` plugs in the real ones.
+A finding prints the store's redacted address, never its secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from stack.target.profile import MissingSecret, Store, TargetProfile
+
+TIMEOUT_S = 2.0
+
+Connect = Callable[[str], None]          # raises when the DSN/URL does not answer
+LookupContainer = Callable[[str], object]  # raises when the container does not exist
+HttpStatus = Callable[[str], int]          # the status code a GET of the URL answers
+RunQuery = Callable[[str, str], None]      # runs a query read-only on a DSN; raises when it fails
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    subject: str
+    message: str
+    level: Literal["error", "note"] = "error"
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.check}: {self.subject}: {self.message}"
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level == "error"]
+
+
+# -- compose ---------------------------------------------------------------------------------------------
+
+
+def load_compose(path: Path) -> tuple[Mapping[str, Any] | None, list[Finding]]:
+    """The compose file parsed (YAML, merge keys resolved), or a finding saying why it could not be read."""
+    import yaml
+
+    try:
+        parsed = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        return None, [Finding("compose", str(path), f"cannot be read: {exc}")]
+    if not isinstance(parsed, Mapping) or not isinstance(parsed.get("services"), Mapping):
+        return None, [Finding("compose", str(path), "has no `services:` mapping")]
+    return parsed, []
+
+
+def environment_names(service: Mapping[str, Any]) -> set[str]:
+    """The variables a compose service sets under `environment:` (a mapping, or a list of NAME[=value])."""
+    environment = service.get("environment") or {}
+    if isinstance(environment, Mapping):
+        return {str(name) for name in environment}
+    return {str(item).split("=", 1)[0] for item in environment}
+
+
+def check_compose(profile: TargetProfile, compose: Mapping[str, Any], file: str = "the compose file") -> list[Finding]:
+    services: Mapping[str, Any] = compose.get("services") or {}
+    findings = [Finding("compose", f"component {c.name}", f"compose service {c.compose_service!r} is not in {file}")
+                for c in profile.components.values()
+                if c.compose_service is not None and c.compose_service not in services]
+    for edge in profile.edges.values():
+        client = profile.components.get(edge.client)
+        if (edge.address_env is None or client is None or client.compose_service is None
+                or client.compose_service not in services):
+            continue
+        service = services[client.compose_service] or {}
+        if edge.address_env in environment_names(service):
+            continue
+        where = f"service {client.compose_service!r} of {file}"
+        if service.get("env_file"):
+            findings.append(Finding("compose", f"edge {edge.name}", f"{edge.address_env} is not under `environment:` "
+                                    f"of {where}; it may be set by its env_file {service['env_file']}, which is "
+                                    "not read", level="note"))
+        else:
+            findings.append(Finding("compose", f"edge {edge.name}", f"{edge.address_env} is not set in {where}: "
+                                    "Toxiproxy cannot be put in this edge's path"))
+    return findings
+
+
+# -- stores ----------------------------------------------------------------------------------------------
+
+
+def check_stores(profile: TargetProfile, environ: Mapping[str, str], connectors: Mapping[str, Connect]) -> list[Finding]:
+    """Each store connected to with the connector of its kind ("postgres", "redis")."""
+    return [f for store in profile.stores.values() for f in check_store(store, environ, connectors[store.kind])]
+
+
+def check_store(store: Store, environ: Mapping[str, str], connect: Connect) -> list[Finding]:
+    subject = f"store {store.name}"
+    try:
+        dsn = store.connection_string(environ)
+    except MissingSecret as exc:
+        return [Finding("stores", subject, str(exc).removeprefix(f"store {store.name!r}: "))]
+    try:
+        connect(dsn)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is the finding
+        return [Finding("stores", subject, f"{store.redacted(environ)} does not answer: "
+                                           f"{_without_secrets(exc, store, environ)}")]
+    return []
+
+
+def _without_secrets(exc: Exception, store: Store, environ: Mapping[str, str]) -> str:
+    """The error's text, first line, with the store's secret cut out should a driver have echoed it."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    for name in (store.dsn_env, store.password_env):
+        secret = environ.get(name) if name else None
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def connect_postgres(dsn: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn, connect_timeout=int(TIMEOUT_S), autocommit=True) as conn:
+        conn.execute("SELECT 1")
+
+
+def ping_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def check_ledger_query(profile: TargetProfile, environ: Mapping[str, str], run: RunQuery) -> list[Finding]:
+    """The ledger query runs (read-only, with no keys): its tables and columns exist."""
+    store = profile.stores.get(profile.ledger.store)
+    if store is None:
+        return []
+    try:
+        run(store.connection_string(environ), profile.ledger.query)
+    except Exception as exc:  # noqa: BLE001 - any failure of the query is the finding
+        return [Finding("ledger", f"store {store.name}", f"the ledger query fails on {store.redacted(environ)}: "
+                                                         f"{_without_secrets(exc, store, environ)}")]
+    return []
+
+
+def run_read_only(dsn: str, query: str) -> None:
+    """`query` with an empty key list, in a READ ONLY transaction that is rolled back."""
+    import psycopg
+
+    with psycopg.connect(dsn, connect_timeout=int(TIMEOUT_S)) as conn:
+        conn.read_only = True
+        conn.execute("SET LOCAL statement_timeout = 5000")
+        conn.execute(query, {"keys": []}).fetchall()
+        conn.rollback()
+
+
+# -- containers ------------------------------------------------------------------------------------------
+
+
+def check_containers(profile: TargetProfile, lookup: LookupContainer) -> list[Finding]:
+    findings = []
+    for component in profile.components.values():
+        if component.container is None:
+            continue
+        try:
+            lookup(component.container)
+        except Exception as exc:  # noqa: BLE001 - any failed lookup is the finding
+            findings.append(Finding("containers", f"component {component.name}",
+                                    f"container {component.container!r} {_lookup_failure(exc)}"))
+    return findings
+
+
+def _lookup_failure(exc: Exception) -> str:
+    from docker.errors import NotFound
+
+    if isinstance(exc, NotFound):
+        return "does not exist"
+    return f"could not be looked up: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+
+
+def docker_lookup() -> tuple[LookupContainer | None, list[Finding]]:
+    """The engine's container lookup, or a finding that there is no engine to ask."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=int(TIMEOUT_S) + 3)
+        client.ping()
+    except DockerException as exc:
+        return None, [Finding("containers", "docker", f"no Docker engine answers ({exc}); the containers are "
+                                                      "not checked")]
+    return client.containers.get, []
+
+
+# -- health ----------------------------------------------------------------------------------------------
+
+
+def check_health(profile: TargetProfile, get_status: HttpStatus) -> list[Finding]:
+    findings = []
+    for component in profile.components.values():
+        for what, url in (("health", component.health), ("readiness", component.ready)):
+            if url is None:
+                continue
+            try:
+                status = get_status(url)
+            except Exception as exc:  # noqa: BLE001 - no answer is the finding
+                findings.append(Finding("health", f"component {component.name}", f"{what} {url} does not answer: "
+                                        f"{str(exc) or type(exc).__name__}"))
+                continue
+            if not 200 <= status < 300:
+                findings.append(Finding("health", f"component {component.name}", f"{what} {url} answered {status}"))
+    return findings
+
+
+def http_status(url: str) -> int:
+    import httpx
+
+    return httpx.get(url, timeout=TIMEOUT_S).status_code
+
+
+# -- all of them -----------------------------------------------------------------------------------------
+
+
+def run_preflight(profile: TargetProfile, environ: Mapping[str, str] | None = None) -> list[Finding]:
+    """Every live check of the profile, against the platform it describes, read-only."""
+    environ = os.environ if environ is None else environ
+    findings: list[Finding] = []
+    if profile.compose is not None:
+        compose, unreadable = load_compose(profile.compose.file)
+        findings += unreadable
+        if compose is not None:
+            findings += check_compose(profile, compose, str(profile.compose.file))
+    elif any(e.address_env for e in profile.edges.values()):
+        findings.append(Finding("compose", "edges", "the address_env of the edges are not checked: the profile "
+                                "has no [compose]", level="note"))
+    findings += check_stores(profile, environ, {"postgres": connect_postgres, "redis": ping_redis})
+    if not errors(f for f in findings if f.check == "stores"):
+        findings += check_ledger_query(profile, environ, run_read_only)
+    if any(c.container for c in profile.components.values()):
+        lookup, no_engine = docker_lookup()
+        findings += no_engine if lookup is None else check_containers(profile, lookup)
+    findings += check_health(profile, http_status)
+    return findings
