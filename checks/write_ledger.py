@@ -112,9 +112,12 @@ def reconcile_writes(writes: Sequence[SentWrite], rows: Sequence[StoredRow], *, 
 
 
 def reconcile_named_writes(ops: Iterable[Op], f: str, rows: Iterable[Mapping[str, Any]], *, failure_at: float,
-                           key_field: str = JOURNEY_KEY_FIELD, cut_at: float | None = None) -> Reconciliation:
-    """The whole check from its inputs: the ops of a history, the write's name, the query's rows."""
-    return reconcile_writes(sent_writes(ops, f, key_field=key_field), stored_rows(rows, key_field=key_field),
+                           key_field: str = JOURNEY_KEY_FIELD, id_field: str = ROW_ID_FIELD,
+                           cut_at: float | None = None) -> Reconciliation:
+    """The whole check from its inputs: the ops of a history, the write's name (the ledger profile's `op`), the
+    query's rows as mappings of column name to value."""
+    return reconcile_writes(sent_writes(ops, f, key_field=key_field),
+                            stored_rows(rows, key_field=key_field, id_field=id_field),
                             failure_at=failure_at, cut_at=cut_at)
 
 
