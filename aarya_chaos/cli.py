@@ -38,6 +38,7 @@ from aarya_chaos.bite import add_bite_command, cmd_bite
 from aarya_chaos.errors import ChaosError
 from stack.drivers.registry import DRIVERS
 from aarya_chaos.runs_cli import add_run_commands, cmd_down, cmd_heal, cmd_runs
+from aarya_chaos.target_cli import add_target_command, cmd_target
 from reports.gate import add_gate_command, cmd_gate
 from stack import runs
 from stack.config import StackConfig, load_config
@@ -153,6 +154,7 @@ COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], int]] = {
     "install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status, "logs": cmd_logs,
     "heal": cmd_heal, "runs": cmd_runs, "runbook-check": cmd_runbook_check, "gameday": cmd_gameday,
     "bite": cmd_bite,
+    "target": cmd_target,
 }
 
 
@@ -175,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(sub)
     add_gate_command(sub)
     add_bite_command(sub)
+    add_target_command(sub)
     for name, text in (("runbook-check", "check a runbook's commands against the live stack"),
                        ("gameday", "run one scenario for the people in the room")):
         sub.add_parser(name, help=text, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
