@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
@@ -39,6 +39,7 @@ from stack.target.readonly import read_only_problem
 
 T = TypeVar("T")
 Choice = TypeVar("Choice", bound=str)
+Reader = Callable[[Mapping[str, Any], KeyPath], T | None]  # reads one table at a key path
 
 TOP_KEYS = ("name", "description", "components", "stores", "edges", "journeys", "ledger", "compose")
 COMPONENT_KEYS = ("kind", "health", "ready", "container", "compose_service")
@@ -116,10 +117,7 @@ class _Checker:
         journeys = self.section(data, ("journeys",), self.journeys)
         ledger = self.section(data, ("ledger",), self.ledger)
         compose = self.section(data, ("compose",), self.compose, required=False)
-        ledger_store = data.get("ledger", {}).get("store") if isinstance(data.get("ledger"), dict) else None
-        declared = set(data["components"]) if isinstance(data.get("components"), dict) else set()
-        self.cross_check(declared, components, stores, edges,
-                         ledger_store if isinstance(ledger_store, str) else None, compose)
+        self.cross_check(_raw_keys(data, "components"), components, stores, edges, _raw_ledger_store(data), compose)
         if name is None or journeys is None or ledger is None or self.issues:
             return None
         return TargetProfile(name=name, path=self.path, components=components, stores=stores, edges=edges,
@@ -261,18 +259,18 @@ class _Checker:
             return None
         return found
 
-    def section(self, data: Mapping[str, Any], at: KeyPath, read: Any, *, required: bool = True) -> Any:
+    def section(self, data: Mapping[str, Any], at: KeyPath, read: Reader[T], *, required: bool = True) -> T | None:
         table = self.value(data, at, dict, required=required)
         return None if table is None else read(table, at)
 
-    def tables(self, data: Mapping[str, Any], at: KeyPath, read: Any) -> dict[str, Any]:
+    def tables(self, data: Mapping[str, Any], at: KeyPath, read: Reader[T]) -> dict[str, T]:
         """A table of named tables (components, stores, edges), each read by `read`."""
         outer = self.value(data, at, dict)
         if outer is None:
             return {}
         if not outer:
             self.issue(at, f"[{_dotted(at)}] declares nothing")
-        found = {}
+        found: dict[str, T] = {}
         for name in outer:
             inner = self.value(outer, at + (name,), dict)
             item = None if inner is None else read(inner, at + (name,))
@@ -318,6 +316,18 @@ class _Checker:
         if url_password(url) or re.search(r"password=", url, re.IGNORECASE):
             self.issue(at, "the URL holds a password: remove it and name the variable that holds it in "
                            "'password_env' (a profile never holds a secret)")
+
+
+def _raw_keys(data: Mapping[str, Any], table: str) -> set[str]:
+    """The names declared in a table of the file, whether or not they were read without a problem."""
+    found = data.get(table)
+    return set(found) if isinstance(found, dict) else set()
+
+
+def _raw_ledger_store(data: Mapping[str, Any]) -> str | None:
+    ledger = data.get("ledger")
+    store = ledger.get("store") if isinstance(ledger, dict) else None
+    return store if isinstance(store, str) else None
 
 
 def _dotted(at: KeyPath) -> str:
