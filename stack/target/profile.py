@@ -113,8 +113,8 @@ class Journeys:
 @dataclass(frozen=True)
 class Ledger:
     """How an acknowledged write is found: history ops named `op` completed `ok` carry the write's key in
-    value[`key_field`]; `query`, read-only, run on `store` with the keys as `%(keys)s`, returns the rows of
-    those that the database holds."""
+    value[`key_field`]; `query`, read-only, run on `store` with the keys as `%(keys)s`, returns a row for each
+    of those the database holds: a column named `key_field`, and optionally `id` (checks/write_ledger.py)."""
 
     op: str
     key_field: str

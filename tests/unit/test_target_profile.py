@@ -226,6 +226,7 @@ def test_the_reference_profile_names_the_reference_load_ledger_and_compose_servi
     assert (profile.journeys.users, profile.journeys.spawn_rate) == (LoadProfile.users, LoadProfile.spawn_rate)
     assert profile.ledger.op == "checkout"
     assert profile.ledger.key_field in checkout_value(None, 1, "k")
+    assert f"o.{profile.ledger.key_field}," in profile.ledger.query and " AS id," in profile.ledger.query
     assert "idempotency_key" in (ROOT / "stack" / "postgres" / "schema.sql").read_text()
     assert profile.compose is not None and profile.compose.file == ROOT / "docker-compose.test.yml"
     compose, unreadable = load_compose(profile.compose.file)
