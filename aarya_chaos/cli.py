@@ -36,6 +36,7 @@ from rich.table import Table
 
 from aarya_chaos.bite import add_bite_command, cmd_bite
 from aarya_chaos.errors import ChaosError
+from aarya_chaos.new_scenario import add_new_scenario_command, cmd_new_scenario
 from stack.drivers.registry import DRIVERS
 from aarya_chaos.runs_cli import add_run_commands, cmd_down, cmd_heal, cmd_runs
 from aarya_chaos.target_cli import add_target_command, cmd_target
@@ -153,7 +154,7 @@ PASSTHROUGH = ("runbook-check", "gameday")
 COMMANDS: dict[str, Callable[[StackConfig, argparse.Namespace], int]] = {
     "install": cmd_install, "up": cmd_up, "down": cmd_down, "status": cmd_status, "logs": cmd_logs,
     "heal": cmd_heal, "runs": cmd_runs, "runbook-check": cmd_runbook_check, "gameday": cmd_gameday,
-    "bite": cmd_bite,
+    "bite": cmd_bite, "new-scenario": cmd_new_scenario,
     "target": cmd_target,
 }
 
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(sub)
     add_gate_command(sub)
     add_bite_command(sub)
+    add_new_scenario_command(sub)
     add_target_command(sub)
     for name, text in (("runbook-check", "check a runbook's commands against the live stack"),
                        ("gameday", "run one scenario for the people in the room")):

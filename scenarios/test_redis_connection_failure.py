@@ -17,58 +17,20 @@ from __future__ import annotations
 
 import signal
 
-import httpx
 import pytest
 
-from checks.verdict import Check
 from fixtures.faults.process import ProcessKill
 from fixtures.plugin import expect_scenario_failure
 from fixtures.detect.probes import redis_ping_fails
 from fixtures.sabotage import deployed
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
-from scenarios.common import (CONTROL_WAIT_S, Canary, answers_stayed_fast, failures_were_defined, gateway,
-                              make_canary)
-from stack.waits import wait_until
+from scenarios.common import CONTROL_WAIT_S, answers_stayed_fast, failures_were_defined, make_canary
+from scenarios.parts.redis_breaker import breaker_closed, breaker_state, canary_came_back, persist_redis
 
 REDIS_OUTAGE = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
 MAX_ANSWER_MS = 2500.0  # the slowest defined answer: a pool/socket timeout plus the gateway hop
 DEFINED_ANSWERS = {429, 503}
 BREAKER_OPEN_WITHIN_S = 20.0
-
-
-def breaker_state(run: ScenarioRun, service: str = "commerce") -> str | None:
-    url = f"{run.stack.config.url(run.stack.config.services[service].port)}/health/ready"
-    try:
-        return httpx.get(url, timeout=2).json()["checks"]["redis"].get("breaker")
-    except (httpx.HTTPError, KeyError, ValueError):
-        return None
-
-
-def persist_redis(run: ScenarioRun) -> None:
-    """Make the canaries durable the way Redis does: an AOF rewrite, waited for (no fixed sleep)."""
-    run.stack.redis_cli("BGREWRITEAOF")
-
-    def rewritten() -> bool:
-        info = run.stack.redis().info("persistence")
-        return info["aof_rewrite_in_progress"] == 0 and info["aof_rewrite_scheduled"] == 0 \
-            and info["aof_last_bgrewrite_status"] == "ok"
-
-    wait_until("redis", "AOF rewrite", rewritten, timeout_s=30)
-
-
-def canary_came_back(canary: Canary, run: ScenarioRun) -> Check:
-    with gateway(run) as client:
-        me = client.get("/auth/me", headers=canary.auth)
-        cart = client.get("/cart", headers=canary.auth)
-    items = cart.json().get("items", []) if cart.status_code == 200 else []
-    kept = me.status_code == 200 and any(i["product_id"] == canary.product_id for i in items)
-    return Check("persisted_session_and_cart_came_back", kept, {"session": me.status_code, "cart": items},
-                 "session valid and cart intact")
-
-
-def breaker_closed(run: ScenarioRun) -> Check:
-    state = breaker_state(run)
-    return Check("breaker_closed_after_recovery", state == "closed", state, "closed")
 
 
 def redis_outage(run: ScenarioRun) -> None:

@@ -19,7 +19,7 @@ CONTROL = "scenarios/test_postgres_crash.py::test_postgres_crash_control_without
 # Checks built that are no claim of any scenario: 5.1's preparation undo (a miss is a harness error), the name
 # detection takes without an MTTD target (it passes by definition), and a target no scenario sets.
 NOT_CLAIMS = {"pg_wal_back_on_the_real_disk_and_postgres_up", "detected", "failed_requests_within_target"}
-SOURCES = [*sorted((ROOT / "scenarios").glob("*.py")), ROOT / "fixtures" / "scenario.py",
+SOURCES = [*sorted((ROOT / "scenarios").rglob("*.py")), ROOT / "fixtures" / "scenario.py",
            ROOT / "checks" / "standard.py"]
 NAMED = re.compile(r'(?:Check|at_most|at_least|equals|expect)\(\s*"(\w+)"'
                    r'|(?:answers_within|legit_success)\(\w+, "(\w+)"|\bname(?:, target)? = "(\w+)"')

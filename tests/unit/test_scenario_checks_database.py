@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from scenarios.test_pool_exhaustion import exhaustion_bit, services_not_restarted
-from scenarios.test_slow_database_cascade import (lock_bit_checkout, statements_not_multiplied,
+from scenarios.parts.lock_cascade import (lock_bit_checkout, statements_not_multiplied,
                                                   unlocked_endpoints_stayed_up)
 from tests.helpers.histories import call, calls, every
 from tests.helpers.runs import FakeRun, FakeStack, answer, timeline
@@ -71,7 +71,7 @@ def test_lock_waits_at_most_one_per_checkout_sent_fails() -> None:
 
 def test_commerce_not_restarted_fails() -> None:
     """A cascade "contained" by restarting commerce (the runbook's steps 3-5) rather than by its timeouts."""
-    from scenarios.test_slow_database_cascade import commerce_not_restarted
+    from scenarios.parts.lock_cascade import commerce_not_restarted
 
     assert commerce_not_restarted(FakeRun(stack=FakeStack({"commerce": 101})), 101).passed
     assert not commerce_not_restarted(FakeRun(stack=FakeStack({"commerce": 202})), 101).passed
