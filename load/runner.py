@@ -111,15 +111,18 @@ class LoadRun:
     """Locust against the gateway, as a context manager: started on enter, stopped on exit (always)."""
 
     def __init__(self, gateway_url: str, history_dir: Path, profile: LoadProfile = LoadProfile(), *,
-                 output_dir: Path, env: Mapping[str, str] | None = None) -> None:
+                 output_dir: Path, env: Mapping[str, str] | None = None, locustfile: Path = LOCUSTFILE,
+                 host: str | None = None) -> None:
+        """`host`: the base URL the users get as given (a team's journeys); without it, the gateway's API."""
         if (profile.users < 1 or profile.workers < 0 or profile.max_duration_s < 1 or profile.writers < 0
                 or profile.writer_pacing_s <= 0):
             raise ValueError(f"bad load profile: {profile}")
-        self.host = api_base(gateway_url)
+        self.host = host or api_base(gateway_url)
         self.history_dir = Path(history_dir)
         self.profile = profile
         self.output_dir = Path(output_dir)
         self.extra_env = dict(env or {})
+        self.locustfile = Path(locustfile)
         self.prefix = self.output_dir / "locust"
         self._procs: list[_Proc] = []
         self._started_at: float | None = None
@@ -158,7 +161,7 @@ class LoadRun:
     def command(self, master_port: int | None = None, ready_timeout_s: float = 60) -> list[str]:
         """The command of the single process, or of the master when master_port is given."""
         p = self.profile
-        cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        cmd = [sys.executable, "-m", "locust", "-f", str(self.locustfile), "--headless",
                "-u", str(p.locust_users), "-r", str(max(p.spawn_rate, p.writers)), "-t", f"{int(p.max_duration_s)}s",
                "--host", self.host,
                "--csv", str(self.prefix), "--csv-full-history",
@@ -171,7 +174,7 @@ class LoadRun:
         return cmd
 
     def worker_command(self, master_port: int) -> list[str]:
-        return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
+        return [sys.executable, "-m", "locust", "-f", str(self.locustfile), "--worker",
                 "--master-host", "127.0.0.1", "--master-port", str(master_port)]
 
     def environment(self) -> dict[str, str]:

@@ -45,7 +45,7 @@ TOP_KEYS = ("name", "description", "components", "stores", "edges", "journeys", 
 COMPONENT_KEYS = ("kind", "health", "ready", "container", "compose_service")
 STORE_KEYS = ("kind", "dsn_env", "url", "password_env")
 EDGE_KEYS = ("address_env", "address_setting", "upstream")
-JOURNEY_KEYS = ("locustfile", "users", "spawn_rate")
+JOURNEY_KEYS = ("locustfile", "users", "spawn_rate", "host")
 LEDGER_KEYS = ("op", "key_field", "store", "query")
 COMPOSE_KEYS = ("file", "project")
 
@@ -181,6 +181,9 @@ class _Checker:
         locustfile = self.existing_file(table, at + ("locustfile",))
         users = self.value(table, at + ("users",), int, required=False)
         spawn_rate = self.value(table, at + ("spawn_rate",), float, required=False)
+        host = self.value(table, at + ("host",), str, required=False)
+        if host is not None and not host.startswith(("http://", "https://")):
+            self.issue(at + ("host",), f"the journeys' base URL starts with http:// or https://, not {host!r}")
         if users is not None and users < 1:
             self.issue(at + ("users",), f"must be at least 1, not {users}")
         if spawn_rate is not None and spawn_rate <= 0:
@@ -188,7 +191,7 @@ class _Checker:
         if locustfile is None:
             return None
         defaults = Journeys(locustfile)
-        return Journeys(locustfile, users or defaults.users, float(spawn_rate or defaults.spawn_rate))
+        return Journeys(locustfile, users or defaults.users, float(spawn_rate or defaults.spawn_rate), host)
 
     def ledger(self, table: Mapping[str, Any], at: KeyPath) -> Ledger | None:
         self.known_keys(table, at, LEDGER_KEYS)

@@ -103,11 +103,13 @@ class Edge:
 
 @dataclass(frozen=True)
 class Journeys:
-    """The team's own load: a locustfile (absolute, resolved against the profile's directory)."""
+    """The team's own load: a locustfile (absolute, resolved against the profile's directory), and the base
+    URL its users are given as locust's --host (None: the driver's gateway)."""
 
     locustfile: Path
     users: int = 10
     spawn_rate: float = 10.0
+    host: str | None = None
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,9 @@ def _no_locust_left(pids: list[int]) -> bool:
     return not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
-def test_not_ready_when_locust_exits_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner_module, "LOCUSTFILE", tmp_path / "missing_locustfile.py")
-    run = LoadRun("http://127.0.0.1:9", tmp_path / "h", LoadProfile(users=1), output_dir=tmp_path / "out")
+def test_not_ready_when_locust_exits_early(tmp_path: Path) -> None:
+    run = LoadRun("http://127.0.0.1:9", tmp_path / "h", LoadProfile(users=1), output_dir=tmp_path / "out",
+                  locustfile=tmp_path / "missing_locustfile.py")
     with pytest.raises(NotReady) as raised:
         run.start(ready_timeout_s=30)
     assert "exited with code" in str(raised.value)

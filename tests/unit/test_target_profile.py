@@ -201,7 +201,7 @@ def test_the_reference_profile_loads_and_agrees_with_stack_config() -> None:
     assert profile.components["postgres"].container == config.postgres.container
     assert profile.components["redis"].container == config.redis.container
     postgres = profile.stores["postgres"]
-    assert postgres.url == f"postgresql://{config.postgres.superuser}@{config.host}:{config.postgres.port}/" \
+    assert postgres.url == f"postgresql://{config.postgres.app_user}@{config.host}:{config.postgres.port}/" \
                            f"{config.postgres.database}"
     assert profile.stores["redis"].url == config.redis_url
 
