@@ -62,7 +62,10 @@ def run_control(chaos, spec: ScenarioSpec, control: Control) -> None:
 
 @pytest.mark.parametrize(("spec", "control"), _cases())
 def test_scenario_file(chaos, spec: ScenarioSpec, control: Control | None) -> None:
-    check_against_stack(spec, chaos.stack.component_names(), [e.name for e in chaos.stack.config.edges()])
+    if chaos.target is not None:
+        check_against_stack(spec, list(chaos.target.components), list(chaos.target.edges))
+    else:
+        check_against_stack(spec, chaos.stack.component_names(), [e.name for e in chaos.stack.config.edges()])
     if control is None:
         try:
             play(spec, chaos.start(spec.id, spec.name, spec.targets))

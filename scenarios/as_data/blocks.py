@@ -11,11 +11,16 @@ Add a block: write the function here with `@block(<kind>)`; `aarya-chaos new-sce
 
 from __future__ import annotations
 
+import os
 import signal as signals
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urljoin
+
+import httpx
 
 from checks.verdict import Check
 from fixtures.detect.database import queries_wait_on_locks as _queries_wait_on_locks
@@ -34,6 +39,7 @@ REF = "ref"
 Ref = Annotated[Any, REF]  # a parameter written `$name` in the file: the block gets the value `as: name` made
 Refs = dict[str, Any]
 KINDS = ("fault", "signal", "step", "claim", "condition", "companion")
+HTTP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,12 @@ class CommandFailed(Exception):
     """A runbook command run through the driver exited non-zero."""
 
 
-def _url(run: ScenarioRun, component: str) -> str:
-    return run.stack.config.url(run.stack.config.services[component].port)
+def _health_url(run: ScenarioRun, component: str, path: str | None) -> str:
+    """The component's health URL: the target profile's (`path` replaces its path), else the reference's."""
+    if run.target is not None:
+        url = run.target.components[component].health or ""
+        return url if path is None else urljoin(url, path)
+    return f"{run.stack.config.url(run.stack.config.services[component].port)}{path or '/health'}"
 
 
 # -- faults -------------------------------------------------------------------------------------------------
@@ -117,9 +127,9 @@ def redis_ping_fails(run: ScenarioRun, refs: Refs) -> Callable[[], str | None]:
 
 
 @block("signal")
-def health_fails(run: ScenarioRun, refs: Refs, *, component: str, path: str = "/health") -> Callable[[], str | None]:
-    """`curl -f http://<component>/health` fails."""
-    return http_health_fails(f"{_url(run, component)}{path}")
+def health_fails(run: ScenarioRun, refs: Refs, *, component: str, path: str | None = None) -> Callable[[], str | None]:
+    """`curl -f <the component's health URL>` fails (`path` replaces the URL's path)."""
+    return http_health_fails(_health_url(run, component, path))
 
 
 @block("signal")
@@ -258,6 +268,46 @@ def checkout_works(run: ScenarioRun, refs: Refs, *, product_id: int) -> Check:
 def canary_checks_out(run: ScenarioRun, refs: Refs, *, canary: Ref) -> Check:
     """The canary (its cart already filled) checks out (201 or 202)."""
     return lock_cascade.try_checkout(run, canary)
+
+
+@block("claim")
+def health_answers(run: ScenarioRun, refs: Refs, *, component: str, path: str | None = None) -> Check:
+    """The component's health URL answers 2xx (after the recovery: judge it in judge_recovery)."""
+    url = _health_url(run, component, path)
+    try:
+        status: int | str = httpx.get(url, timeout=HTTP_TIMEOUT_S).status_code
+    except httpx.HTTPError as exc:
+        status = type(exc).__name__
+    return Check(f"{component}_healthy_after_recovery", isinstance(status, int) and 200 <= status < 300, status,
+                 "2xx", url)
+
+
+@block("claim")
+def request_succeeds(run: ScenarioRun, refs: Refs, *, name: str, method: str, path: str, accept: list[int],
+                     json: dict[str, Any] | None = None, headers_env: dict[str, str] | None = None) -> Check:
+    """One request to the journeys' host (the target profile's, else the gateway's API) answers a status in
+    `accept`: a write that works after the recovery. `headers_env` maps a header to the environment variable
+    holding its value (a token is never written in the file); `{unique}` in the JSON becomes a fresh id."""
+    host = run.target.journeys.host if run.target and run.target.journeys.host else \
+        f"{run.stack.config.gateway_url}/api/v1"
+    headers = {header: os.environ.get(variable, "") for header, variable in (headers_env or {}).items()}
+    body = _fresh(json, uuid.uuid4().hex[:10].upper()) if json is not None else None
+    try:
+        response = httpx.request(method, f"{host.rstrip('/')}/{path.lstrip('/')}", json=body, headers=headers,
+                                 timeout=HTTP_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        return Check(name, False, type(exc).__name__, accept, str(exc)[:200])
+    return Check(name, response.status_code in accept, response.status_code, accept, response.text[:200])
+
+
+def _fresh(value: Any, unique: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{unique}", unique)
+    if isinstance(value, list):
+        return [_fresh(v, unique) for v in value]
+    if isinstance(value, dict):
+        return {k: _fresh(v, unique) for k, v in value.items()}
+    return value
 
 
 @block("claim")

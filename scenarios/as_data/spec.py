@@ -103,6 +103,8 @@ def _suggest(word: str, choices: typing.Iterable[str]) -> str:
 def _conforms(value: Any, hint: Any) -> bool:
     """Does a YAML value fit a block parameter's type (str, int, float, bool, Ref, list[...], dict[...], X | None)?"""
     origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
     if origin in (typing.Union, types.UnionType):
         return any(_conforms(value, arg) for arg in typing.get_args(hint))
     if hint is type(None):

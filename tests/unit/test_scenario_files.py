@@ -3,8 +3,12 @@ shipped files compile, and a compiled file plays its steps on the engine in the 
 
 from __future__ import annotations
 
+import json
+import threading
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -113,6 +117,7 @@ class RecordingRun:
 
     def __init__(self) -> None:
         self.stack = FakeDriver()
+        self.target = None
         self.calls: list[str] = []
         self.notes: list[str] = []
         self.judged: list[Check] = []
@@ -193,3 +198,49 @@ def test_new_scenario_writes_a_skeleton_that_compiles_and_never_overwrites(tmp_p
     assert f"{path}:{line}: unknown fault 'proces_kill'" in capsys.readouterr().err.replace("\n", "")
     assert cli.main(["new-scenario", "--blocks"]) == 0
     assert "process_kill(component, signal?)" in capsys.readouterr().out
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """POST /orders: 201 when the Authorization header is the token, else 401; GET /healthcheck/: 200."""
+
+    seen: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Answers.seen.append(body)
+        self.send_response(201 if self.headers.get("Authorization") == "Token t0k" else 401)
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200 if self.path == "/healthcheck/" else 500)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_request_and_health_claims_reach_the_targets_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scenarios.as_data.blocks import health_answers, request_succeeds
+    from stack.target.profile import Component, Journeys
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+    run = RecordingRun()
+    run.target = SimpleNamespace(journeys=Journeys(tmp_path / "l.py", host=host),  # type: ignore[assignment]
+                                 components={"shop": Component("shop", "service", health=f"{host}/healthcheck/")})
+    monkeypatch.setenv("SHOP_TOKEN", "Token t0k")
+    try:
+        ok = request_succeeds(run, {}, name="order_works_after_recovery", method="POST", path="/orders",  # type: ignore[arg-type]
+                              accept=[201], json={"code": "R{unique}"}, headers_env={"Authorization": "SHOP_TOKEN"})
+        monkeypatch.setenv("SHOP_TOKEN", "wrong")
+        refused = request_succeeds(run, {}, name="order_works_after_recovery", method="POST", path="/orders",  # type: ignore[arg-type]
+                                   accept=[201], json={"code": "R{unique}"}, headers_env={"Authorization": "SHOP_TOKEN"})
+        healthy = health_answers(run, {}, component="shop")  # type: ignore[arg-type]
+        sick = health_answers(run, {}, component="shop", path="/elsewhere")  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (ok.passed, ok.measured, refused.passed, refused.measured) == (True, 201, False, 401)
+    assert [len(b["code"]) for b in _Answers.seen] == [11, 11] and _Answers.seen[0] != _Answers.seen[1]
+    assert (healthy.name, healthy.passed, sick.passed, sick.measured) == ("shop_healthy_after_recovery", True, False, 500)
