@@ -233,6 +233,9 @@ CLAIMS: tuple[Claim, ...] = (
           "with the attacker's address.",
           unit_tests=_units("test_scenario_checks_security", "test_failed_logins_in_core_platform_log_fails")),
     # -- 7.1 -----------------------------------------------------------------------------------------------------
+    Claim("writes_failed_during_the_fault", ("7.1",), "A scenario file's fault bit: some of the named writes did "
+          "not succeed during the fault (a fault nobody felt proves nothing about the recovery).",
+          unit_tests=_units("test_scenario_files", "test_writes_failed_during_the_fault_fails_when_the_fault_bit_nothing")),
     Claim("lock_bit_checkout", ("7.1",), "Checkouts (the load's or the synthetic shoppers') failed during the fault: "
           "the lock bit.", unit_tests=_units("test_scenario_checks_database", "test_lock_bit_checkout_fails")),
     Claim("unlocked_endpoints_stayed_up", ("7.1",), "The endpoints that do not write the locked rows kept their "

@@ -71,10 +71,11 @@ def answers_stayed_fast(run: ScenarioRun, max_latency_ms: float, checkout_ms: fl
     return Check("no_request_hung_during_the_fault", not slow, len(slow), 0, f"bound {bound}; {detail or 'none'}")
 
 
-def failures_were_defined(run: ScenarioRun, allowed: set[int]) -> Check:
-    """Every load op that failed during the fault got a defined HTTP answer (a status in `allowed`)."""
+def failures_were_defined(run: ScenarioRun, allowed: set[int], *, no_answer_allowed: bool = False) -> Check:
+    """Every load op that failed during the fault got a defined HTTP answer (a status in `allowed`; with
+    `no_answer_allowed`, a refused connection too: a platform without a gateway answers nothing when down)."""
     failed = [op for op in in_window(run.ops(), fault_window(run).start, fault_window(run).end) if op.outcome != "ok"]
-    undefined = [op for op in failed if op.status not in allowed]
+    undefined = [op for op in failed if op.status not in allowed and not (no_answer_allowed and op.status is None)]
     detail = f"{len(failed)} failed; not a defined answer: " + ", ".join(
         f"{op.f} -> {op.status or op.error}" for op in undefined[:5])
     return Check("failures_were_defined_answers", not undefined, len(undefined), 0, detail)

@@ -23,6 +23,7 @@ from urllib.parse import urljoin
 import httpx
 
 from checks.verdict import Check
+from checks.windows import in_window
 from fixtures.detect.database import queries_wait_on_locks as _queries_wait_on_locks
 from fixtures.detect.probes import http_health_fails, new_log_lines
 from fixtures.detect.probes import pg_isready_fails as _pg_isready_fails
@@ -330,9 +331,21 @@ def answers_stayed_fast(run: ScenarioRun, refs: Refs, *, max_latency_ms: float,
 
 
 @block("claim")
-def failures_were_defined(run: ScenarioRun, refs: Refs, *, statuses: list[int]) -> Check:
-    """Every load op that failed during the fault got one of `statuses`."""
-    return common.failures_were_defined(run, set(statuses))
+def failures_were_defined(run: ScenarioRun, refs: Refs, *, statuses: list[int], no_answer_allowed: bool = False) -> Check:
+    """Every load op that failed during the fault got one of `statuses` (or, with no_answer_allowed, no
+    answer at all: a refused connection)."""
+    return common.failures_were_defined(run, set(statuses), no_answer_allowed=no_answer_allowed)
+
+
+@block("claim")
+def writes_failed_during_the_fault(run: ScenarioRun, refs: Refs, *, ops: list[str]) -> Check:
+    """The fault bit: some ops named in `ops` did not succeed in the fault window (a fault nobody felt
+    proves nothing about the recovery)."""
+    window = common.fault_window(run)
+    sent = in_window(run.ops(), window.start, window.end, tuple(ops))
+    failed = [op for op in sent if op.outcome != "ok"]
+    return Check("writes_failed_during_the_fault", bool(failed), len(failed), "> 0",
+                 f"{len(failed)} of {len(sent)} {', '.join(ops)} in the fault window did not succeed")
 
 
 @block("claim")
@@ -342,9 +355,11 @@ def no_blocker_left(run: ScenarioRun, refs: Refs) -> Check:
 
 
 @block("claim")
-def commerce_not_restarted(run: ScenarioRun, refs: Refs, *, pid: Ref) -> Check:
-    """Commerce's pid is the one remembered before the fault."""
-    return lock_cascade.commerce_not_restarted(run, pid)
+def not_restarted(run: ScenarioRun, refs: Refs, *, component: str, pid: Ref) -> Check:
+    """The component's pid is the one remembered (remember_pid) before the fault: the recovery did not
+    restart it (`<component>_not_restarted`)."""
+    now = next((s.pid for s in run.stack.status() if s.name == component), None)
+    return Check(f"{component}_not_restarted", now is not None and now == pid, now, pid)
 
 
 @block("claim")

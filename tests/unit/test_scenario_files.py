@@ -38,7 +38,7 @@ recover:
   steps:
     - restart: {component: commerce}
 judge_recovery:
-  - commerce_not_restarted: {pid: $pid}
+  - not_restarted: {component: commerce, pid: $pid}
 verify:
   - failures_were_defined: {statuses: [502, 503]}
 controls:
@@ -83,7 +83,7 @@ def test_an_unknown_fault_names_its_line_and_the_nearest_block(tmp_path: Path) -
 def test_every_problem_is_reported_at_once_with_its_line(tmp_path: Path) -> None:
     text = (GOOD.replace("health_fails: {component: commerce}", "health_fails: {component: commerce, paht: /x}")
             .replace("statuses: [502, 503]", "statuses: fast")
-            .replace("{pid: $pid}", "{pid: $pdi}")
+            .replace("pid: $pid}", "pid: $pdi}")
             .replace("mttd_s: 15", "mtd_s: 15"))
     found = dict(problems(tmp_path, text))
     assert "unknown key 'mtd_s'; did you mean 'mttd_s'?" in found[3]
@@ -244,3 +244,17 @@ def test_request_and_health_claims_reach_the_targets_host(tmp_path: Path, monkey
     assert (ok.passed, ok.measured, refused.passed, refused.measured) == (True, 201, False, 401)
     assert [len(b["code"]) for b in _Answers.seen] == [11, 11] and _Answers.seen[0] != _Answers.seen[1]
     assert (healthy.name, healthy.passed, sick.passed, sick.measured) == ("shop_healthy_after_recovery", True, False, 500)
+
+
+def test_writes_failed_during_the_fault_fails_when_the_fault_bit_nothing() -> None:
+    """A fault no write felt (every order in the fault window [10, 25) succeeded) proves nothing."""
+    from scenarios.as_data.blocks import writes_failed_during_the_fault
+    from tests.helpers.histories import call, calls, every
+    from tests.helpers.runs import FakeRun
+
+    felt_nothing = [calls("order", every(10.0, 25.0, 1.0)), call("order", 5.0, "fail")]
+    check = writes_failed_during_the_fault(FakeRun(felt_nothing), {}, ops=["order"])  # type: ignore[arg-type]
+    assert (check.name, check.passed, check.measured) == ("writes_failed_during_the_fault", False, 0)
+    bit = writes_failed_during_the_fault(FakeRun([felt_nothing, call("order", 12.0, "info")]), {},  # type: ignore[arg-type]
+                                         ops=["order"])
+    assert (bit.passed, bit.measured) == (True, 1)
