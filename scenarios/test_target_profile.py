@@ -18,6 +18,7 @@ from fixtures.plugin import expect_scenario_failure
 from scenarios.as_data.play import play
 from scenarios.as_data.spec import compile_scenario
 from stack.target.load import load_profile
+from stack.target.preflight import errors, run_preflight
 from stack.target.profile import TargetProfile
 
 REFERENCE = Path(__file__).parents[1] / "stack" / "target" / "profiles" / "aarya.toml"
@@ -35,6 +36,9 @@ def reference_profile(chaos, monkeypatch: pytest.MonkeyPatch) -> TargetProfile:
 
 @pytest.mark.service
 def test_reference_stack_through_its_target_profile(chaos, reference_profile: TargetProfile) -> None:
+    # the preflight a team's run starts with: stores connect, the ledger query runs read-only, health answers
+    # (the suite runs this platform itself, so there are no containers of the team's to look up)
+    assert not errors(run_preflight(reference_profile, containers=False))
     chaos.target = reference_profile
     spec = compile_scenario(COMMERCE_DOWN)
     run = chaos.start(spec.id, NAME, spec.targets)

@@ -232,8 +232,10 @@ def http_status(url: str) -> int:
 # -- all of them -----------------------------------------------------------------------------------------
 
 
-def run_preflight(profile: TargetProfile, environ: Mapping[str, str] | None = None) -> list[Finding]:
-    """Every live check of the profile, against the platform it describes, read-only."""
+def run_preflight(profile: TargetProfile, environ: Mapping[str, str] | None = None, *,
+                  containers: bool = True) -> list[Finding]:
+    """Every live check of the profile, against the platform it describes, read-only. `containers`: look the
+    components' containers up (False where the suite runs the platform as processes of its own)."""
     environ = os.environ if environ is None else environ
     findings: list[Finding] = []
     if profile.compose is not None:
@@ -247,7 +249,7 @@ def run_preflight(profile: TargetProfile, environ: Mapping[str, str] | None = No
     findings += check_stores(profile, environ, {"postgres": connect_postgres, "redis": ping_redis})
     if not errors(f for f in findings if f.check == "stores"):
         findings += check_ledger_query(profile, environ, run_read_only)
-    if any(c.container for c in profile.components.values()):
+    if containers and any(c.container for c in profile.components.values()):
         lookup, no_engine = docker_lookup()
         findings += no_engine if lookup is None else check_containers(profile, lookup)
     findings += check_health(profile, http_status)
