@@ -34,7 +34,7 @@ from fixtures.faults.process import ProcessKill, ProcessPause
 from fixtures.recover.database import terminate_blockers as _terminate_blockers
 from fixtures.scenario import ScenarioRun
 from scenarios import common
-from scenarios.parts import lock_cascade, redis_breaker
+from scenarios.parts import lock_cascade, redis_breaker, request_probe
 
 REF = "ref"
 Ref = Annotated[Any, REF]  # a parameter written `$name` in the file: the block gets the value `as: name` made
@@ -251,6 +251,16 @@ def checkout_probe(run: ScenarioRun, refs: Refs, *, shoppers: Ref) -> lock_casca
 
 
 @block("companion")
+def write_probe(run: ScenarioRun, refs: Refs, *, name: str, method: str, path: str, accept: list[int],
+                json: dict[str, Any] | None = None, headers_env: dict[str, str] | None = None,
+                every_s: float = 1.0, slo_s: float = 2.5) -> request_probe.RequestProbe:
+    """A synthetic write every `every_s` (as request_succeeds), recorded as the health probe `health:<name>`:
+    steady includes the write."""
+    return request_probe.RequestProbe(run, name=name, method=method, path=path, accept=accept, json=json,
+                                      headers_env=headers_env, interval_s=every_s, slo_s=slo_s)
+
+
+@block("companion")
 def lock_queue_sampler(run: ScenarioRun, refs: Refs) -> lock_cascade.QueueSampler:
     """Samples the statements waiting on a lock (pg_stat_activity) while the fault lasts."""
     return lock_cascade.QueueSampler(run)
@@ -289,26 +299,15 @@ def request_succeeds(run: ScenarioRun, refs: Refs, *, name: str, method: str, pa
     """One request to the journeys' host (the target profile's, else the gateway's API) answers a status in
     `accept`: a write that works after the recovery. `headers_env` maps a header to the environment variable
     holding its value (a token is never written in the file); `{unique}` in the JSON becomes a fresh id."""
-    host = run.target.journeys.host if run.target and run.target.journeys.host else \
-        f"{run.stack.config.gateway_url}/api/v1"
+    host = request_probe.journeys_host(run)
     headers = {header: os.environ.get(variable, "") for header, variable in (headers_env or {}).items()}
-    body = _fresh(json, uuid.uuid4().hex[:10].upper()) if json is not None else None
+    body = request_probe.fresh(json, uuid.uuid4().hex[:10].upper()) if json is not None else None
     try:
         response = httpx.request(method, f"{host.rstrip('/')}/{path.lstrip('/')}", json=body, headers=headers,
                                  timeout=HTTP_TIMEOUT_S)
     except httpx.HTTPError as exc:
         return Check(name, False, type(exc).__name__, accept, str(exc)[:200])
     return Check(name, response.status_code in accept, response.status_code, accept, response.text[:200])
-
-
-def _fresh(value: Any, unique: str) -> Any:
-    if isinstance(value, str):
-        return value.replace("{unique}", unique)
-    if isinstance(value, list):
-        return [_fresh(v, unique) for v in value]
-    if isinstance(value, dict):
-        return {k: _fresh(v, unique) for k, v in value.items()}
-    return value
 
 
 @block("claim")
@@ -375,6 +374,8 @@ def unlocked_endpoints_stayed_up(run: ScenarioRun, refs: Refs) -> Check:
 
 
 @block("claim")
-def lock_waits_at_most_one_per_checkout(run: ScenarioRun, refs: Refs, *, sampler: Ref) -> Check:
-    """The statements seen waiting on the lock number at most the checkouts sent (no retry storm)."""
-    return lock_cascade.statements_not_multiplied(run, sampler)
+def lock_waits_at_most_one_per_checkout(run: ScenarioRun, refs: Refs, *, sampler: Ref,
+                                        write: str = "checkout") -> Check:
+    """The statements seen waiting on the lock number at most the writes named `write` sent, the load's and
+    the probe's `health:<write>` (no retry storm)."""
+    return lock_cascade.statements_not_multiplied(run, sampler, write)

@@ -4,6 +4,7 @@ shipped files compile, and a compiled file plays its steps on the engine in the 
 from __future__ import annotations
 
 import json
+import time
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -258,3 +259,32 @@ def test_writes_failed_during_the_fault_fails_when_the_fault_bit_nothing() -> No
     bit = writes_failed_during_the_fault(FakeRun([felt_nothing, call("order", 12.0, "info")]), {},  # type: ignore[arg-type]
                                          ops=["order"])
     assert (bit.passed, bit.measured) == (True, 1)
+
+
+def test_the_write_probe_records_each_attempt_as_a_health_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from load.history import HistoryWriter, pair_ops, read_records
+    from scenarios.parts.request_probe import RequestProbe
+    from stack.target.profile import Journeys
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    history = HistoryWriter(tmp_path / "h.jsonl", process="scenario")
+    run = SimpleNamespace(target=SimpleNamespace(journeys=Journeys(tmp_path / "l.py",
+                                                                    host=f"http://127.0.0.1:{server.server_address[1]}")),
+                          history=history)
+    monkeypatch.setenv("SHOP_TOKEN", "Token t0k")
+    try:
+        with RequestProbe(run, name="order", method="POST", path="orders", accept=[201],  # type: ignore[arg-type]
+                          json={"code": "P{unique}"}, headers_env={"Authorization": "SHOP_TOKEN"}, interval_s=0.1):
+            deadline = time.monotonic() + 5
+            while len(pair_ops(read_records([tmp_path / "h.jsonl"]))) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            monkeypatch.setenv("SHOP_TOKEN", "wrong")
+            time.sleep(0.5)
+    finally:
+        server.shutdown()
+        server.server_close()
+        history.close()
+    ops = pair_ops(read_records([tmp_path / "h.jsonl"]))
+    assert {op.f for op in ops} == {"health:order"} and all(op.end is not None for op in ops)
+    assert {(op.outcome, op.status) for op in ops} == {("ok", 201), ("fail", 401)}
