@@ -69,10 +69,13 @@ def test_a_good_file_compiles(tmp_path: Path) -> None:
     assert spec.controls[0].label == "skip-recovery" and spec.controls[0].restore_timeout_s == 15.0
 
 
-@pytest.mark.parametrize("path", sorted(DATA.glob("*.yaml")), ids=lambda p: p.stem)
+EXAMPLES = DATA.parents[1] / "examples" / "second-platform" / "scenarios"
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.yaml")) + sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_the_shipped_files_compile(path: Path) -> None:
     spec = compile_scenario(path)
-    assert spec.twin and spec.controls
+    assert spec.controls and (spec.twin or path.parent == EXAMPLES)
 
 
 def test_an_unknown_fault_names_its_line_and_the_nearest_block(tmp_path: Path) -> None:
