@@ -18,9 +18,9 @@ from scenarios.as_data.spec import Control, ScenarioSpec, check_against_stack, c
 DATA = Path(__file__).parent / "data"
 
 
-def _cases() -> list[pytest.param]:  # type: ignore[valid-type]
+def _cases(directory: Path) -> list[pytest.param]:  # type: ignore[valid-type]
     cases = []
-    for path in sorted(DATA.glob("*.yaml")):
+    for path in sorted(directory.glob("*.yaml")):
         spec = compile_scenario(path)  # a bad file fails the collection with its line
         marks = [pytest.mark.scenario_file] + ([getattr(pytest.mark, spec.marker)] if spec.marker else [])
         cases.append(pytest.param(spec, None, id=spec.slug, marks=marks))
@@ -60,7 +60,13 @@ def run_control(chaos, spec: ScenarioSpec, control: Control) -> None:
     assert set(control.must_fail) <= failed, f"control {control.name}: must fail {control.must_fail}, failed {failed}"
 
 
-@pytest.mark.parametrize(("spec", "control"), _cases())
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The files of --scenario-dir (default scenarios/data), each with its controls."""
+    if {"spec", "control"} <= set(metafunc.fixturenames):
+        directory = metafunc.config.getoption("--scenario-dir") or DATA
+        metafunc.parametrize(("spec", "control"), _cases(Path(directory)))
+
+
 def test_scenario_file(chaos, spec: ScenarioSpec, control: Control | None) -> None:
     if chaos.target is not None:
         check_against_stack(spec, list(chaos.target.components), list(chaos.target.edges))

@@ -20,8 +20,10 @@ from stack.drivers.common import read_run_state
 _PACKAGES = {
     "local": "stack.drivers.local.kind",
     "docker": "stack.drivers.docker.kind",
+    "attach": "stack.drivers.attach.kind",  # a team's compose platform; make_driver(..., profile=<TargetProfile>)
 }
 DRIVERS = tuple(_PACKAGES)
+TARGET_DRIVERS = ("attach",)  # made from a target profile (--target): make_driver(config, name, profile=...)
 DEFAULT_DRIVER = DRIVERS[0]  # also the driver of a run.json that names none (the local driver writes no name)
 
 

@@ -25,6 +25,7 @@ TIMEOUT_S = 2.0
 
 Connect = Callable[[str], None]          # raises when the DSN/URL does not answer
 LookupContainer = Callable[[str], object]  # raises when the container does not exist
+LookupService = Callable[[str, str], object]  # (compose project, service): raises when it has no container
 HttpStatus = Callable[[str], int]          # the status code a GET of the URL answers
 RunQuery = Callable[[str, str], None]      # runs a query read-only on a DSN; raises when it fails
 
@@ -168,16 +169,27 @@ def run_read_only(dsn: str, query: str) -> None:
 # -- containers ------------------------------------------------------------------------------------------
 
 
-def check_containers(profile: TargetProfile, lookup: LookupContainer) -> list[Finding]:
+def check_containers(profile: TargetProfile, lookup: LookupContainer,
+                     lookup_service: LookupService | None = None) -> list[Finding]:
+    """Each component's container exists: by its compose project and service when the profile names both
+    (a project's containers are named after the project, which a team may run under another name), else
+    by its container name."""
     findings = []
+    project = profile.compose.project if profile.compose is not None else None
     for component in profile.components.values():
-        if component.container is None:
+        by_service = project is not None and component.compose_service is not None and lookup_service is not None
+        if component.container is None and not by_service:
             continue
+        what = (f"compose service {component.compose_service!r} of project {project!r}" if by_service
+                else f"container {component.container!r}")
         try:
-            lookup(component.container)
+            if by_service:
+                assert lookup_service is not None and project is not None and component.compose_service is not None
+                lookup_service(project, component.compose_service)
+            else:
+                lookup(str(component.container))
         except Exception as exc:  # noqa: BLE001 - any failed lookup is the finding
-            findings.append(Finding("containers", f"component {component.name}",
-                                    f"container {component.container!r} {_lookup_failure(exc)}"))
+            findings.append(Finding("containers", f"component {component.name}", f"{what} {_lookup_failure(exc)}"))
     return findings
 
 
@@ -189,10 +201,11 @@ def _lookup_failure(exc: Exception) -> str:
     return f"could not be looked up: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
 
 
-def docker_lookup() -> tuple[LookupContainer | None, list[Finding]]:
-    """The engine's container lookup, or a finding that there is no engine to ask."""
+def docker_lookup() -> tuple[tuple[LookupContainer, LookupService] | None, list[Finding]]:
+    """The engine's container lookups (by name; by compose project and service), or a finding that there is
+    no engine to ask."""
     import docker
-    from docker.errors import DockerException
+    from docker.errors import DockerException, NotFound
 
     try:
         client = docker.from_env(timeout=int(TIMEOUT_S) + 3)
@@ -200,7 +213,13 @@ def docker_lookup() -> tuple[LookupContainer | None, list[Finding]]:
     except DockerException as exc:
         return None, [Finding("containers", "docker", f"no Docker engine answers ({exc}); the containers are "
                                                       "not checked")]
-    return client.containers.get, []
+
+    def by_service(project: str, service: str) -> None:
+        labels = [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]
+        if not client.containers.list(all=True, filters={"label": labels}):
+            raise NotFound(f"no container of {project}/{service}")
+
+    return (client.containers.get, by_service), []
 
 
 # -- health ----------------------------------------------------------------------------------------------
@@ -249,8 +268,8 @@ def run_preflight(profile: TargetProfile, environ: Mapping[str, str] | None = No
     findings += check_stores(profile, environ, {"postgres": connect_postgres, "redis": ping_redis})
     if not errors(f for f in findings if f.check == "stores"):
         findings += check_ledger_query(profile, environ, run_read_only)
-    if containers and any(c.container for c in profile.components.values()):
-        lookup, no_engine = docker_lookup()
-        findings += no_engine if lookup is None else check_containers(profile, lookup)
+    if containers and any(c.container or c.compose_service for c in profile.components.values()):
+        lookups, no_engine = docker_lookup()
+        findings += no_engine if lookups is None else check_containers(profile, *lookups)
     findings += check_health(profile, http_status)
     return findings

@@ -140,6 +140,28 @@ def test_a_container_lookup_that_fails_otherwise_says_why() -> None:
     assert len(found) == 2 and all("could not be looked up: engine went away" in f.message for f in found)
 
 
+def test_with_a_compose_project_containers_are_found_by_project_and_service() -> None:
+    """A team may run its project under another name than the profile's containers carry: the lookup is by
+    the compose labels, and a service with no container is named with its project."""
+    from dataclasses import replace
+
+    from stack.target.profile import Compose
+
+    shop = replace(profile(), compose=Compose(Path("compose.yml"), project="shop-staging"))
+    running = {("shop-staging", "api"), ("shop-staging", "db")}
+
+    def by_service(project: str, service: str) -> object:
+        if (project, service) not in running:
+            raise NotFound(f"no container of {project}/{service}")
+        return object()
+
+    def by_name(name: str) -> object:
+        raise AssertionError("container names are not asked when the project is known")
+
+    assert [str(f) for f in check_containers(shop, by_name, by_service)] == [
+        "error: containers: component cache: compose service 'cache' of project 'shop-staging' does not exist"]
+
+
 def test_health_and_readiness_must_answer_2xx() -> None:
     statuses = {"http://127.0.0.1:9001/health": 200, "http://127.0.0.1:9001/ready": 503}
     assert [str(f) for f in check_health(profile(), statuses.__getitem__)] == [
