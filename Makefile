@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what is missing first (scripts/bootstrap).
-.PHONY: setup test chaos gate bite lint clean
+.PHONY: setup test chaos gate bite lint clean second-platform
 
 setup:
 	./scripts/bootstrap
@@ -24,6 +24,16 @@ test: setup
 STACK ?= local
 chaos: setup
 	.venv/bin/python -m pytest scenarios --stack $(STACK) --junitxml=reports/junit-chaos.xml
+
+# The second platform (examples/second-platform: pretix, from PyPI, on its own compose project): the suite
+# attaches to it (--stack attach --target) and runs its scenario files with their controls; the report goes
+# to reports/second-platform/. The project and its volumes are removed at the end (the example's own).
+second-platform: setup
+	.venv/bin/python examples/second-platform/platform.py up
+	. /tmp/aarya-pretix/run.env && .venv/bin/python -m pytest scenarios/test_scenario_files.py --stack attach \
+		--target /tmp/aarya-pretix/pretix.toml --scenario-dir examples/second-platform/scenarios \
+		--reports-dir reports/second-platform --junitxml=reports/junit-second-platform.xml; \
+		status=$$?; .venv/bin/python examples/second-platform/platform.py down; exit $$status
 
 # The CI gate over the last run: non-zero when a scenario missed a target or a control did not bite.
 gate: setup
