@@ -29,11 +29,11 @@ chaos: setup
 # attaches to it (--stack attach --target) and runs its scenario files with their controls; the report goes
 # to reports/second-platform/. The project and its volumes are removed at the end (the example's own).
 second-platform: setup
-	.venv/bin/python examples/second-platform/platform.py up
+	.venv/bin/python examples/second-platform/pretix_project.py up
 	. /tmp/aarya-pretix/run.env && .venv/bin/python -m pytest scenarios/test_scenario_files.py --stack attach \
 		--target /tmp/aarya-pretix/pretix.toml --scenario-dir examples/second-platform/scenarios \
 		--reports-dir reports/second-platform --junitxml=reports/junit-second-platform.xml; \
-		status=$$?; .venv/bin/python examples/second-platform/platform.py down; exit $$status
+		status=$$?; .venv/bin/python examples/second-platform/pretix_project.py down; exit $$status
 
 # The CI gate over the last run: non-zero when a scenario missed a target or a control did not bite.
 gate: setup

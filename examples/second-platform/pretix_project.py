@@ -2,11 +2,11 @@
 PostgreSQL and Redis images, and pretix FROM the same base, all through the project's cached builder),
 start the compose project, print the environment a run needs, stop it.
 
-    .venv/bin/python examples/second-platform/platform.py up        # builds (cached), starts, writes .env
+    .venv/bin/python examples/second-platform/pretix_project.py up        # builds (cached), starts, writes .env
     source /tmp/aarya-pretix/run.env
     .venv/bin/python -m pytest scenarios/test_scenario_files.py --stack attach \\
         --target /tmp/aarya-pretix/pretix.toml --scenario-dir examples/second-platform/scenarios
-    .venv/bin/python examples/second-platform/platform.py down      # the project and its volumes (the example's own)
+    .venv/bin/python examples/second-platform/pretix_project.py down      # the project and its volumes (the example's own)
 
 `make second-platform` does all three. The project is named aarya-second-platform; the run directory is
 /tmp/aarya-pretix (AARYA_PRETIX_DIR); ports 26032 (PostgreSQL), 26079 (Redis), 26080 (pretix).
