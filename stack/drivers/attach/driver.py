@@ -215,13 +215,17 @@ class AttachDriver(AttachEvents):
         return make_conninfo(dsn, connect_timeout=5, **({"dbname": database} if database else {}))
 
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """The query's rows. A store that cannot be reached is a StackError (its address redacted); an error of
+        the query itself is PostgreSQL's own, as with the other drivers (a fault's landing probe expects
+        LockNotAvailable, an OperationalError, to come through as itself)."""
         try:
-            with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
-                cursor = conn.execute(query, params)
-                return cursor.fetchall() if cursor.description else []
+            conn = psycopg.connect(self.admin_conninfo(), autocommit=True)
         except psycopg.OperationalError as exc:
             raise StackError(f"PostgreSQL store {self.store('postgres').redacted(self.environ)}: "
                              f"{redact(str(exc))}") from None
+        with conn:
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
 
     def redis(self) -> redis.Redis:
         url = self.store("redis").connection_string(self.environ)
