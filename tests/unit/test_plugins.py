@@ -223,3 +223,20 @@ def test_gameday_auto_is_off_by_default_and_only_the_gameday_plugin_knows_it(pyt
     unknown = run(pytester, "--gameday-auto")
     assert unknown.ret == pytest.ExitCode.USAGE_ERROR
     assert "unrecognized arguments: --gameday-auto" in unknown.stderr.str()
+
+
+def test_attach_without_a_target_profile_says_to_give_one(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a="def test_a(stack_config):\n    pass\n")
+    result = run(pytester, "--stack", "attach")
+    assert result.ret != pytest.ExitCode.OK
+    assert "--stack attach attaches to the platform a target profile describes: give --target" in result.stdout.str()
+
+
+def test_a_bad_target_profile_names_its_file_line_and_key_before_any_stack(pytester: pytest.Pytester) -> None:
+    profile = pytester.path / "mine.toml"
+    profile.write_text('name = "mine"\n\n[components.web]\nkind = "service"\nhelth = "http://127.0.0.1:1/"\n')
+    pytester.makepyfile(test_a="def test_a(target_profile):\n    pass\n")
+    result = run(pytester, "--target", str(profile))
+    assert result.ret != pytest.ExitCode.OK
+    out = result.stdout.str()
+    assert f"{profile}:5" in out and "helth" in out and "did you mean 'health'" in out, out
