@@ -11,10 +11,8 @@ Add a block: write the function here with `@block(<kind>)`; `aarya-chaos new-sce
 
 from __future__ import annotations
 
-import os
 import signal as signals
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -299,12 +297,9 @@ def request_succeeds(run: ScenarioRun, refs: Refs, *, name: str, method: str, pa
     """One request to the journeys' host (the target profile's, else the gateway's API) answers a status in
     `accept`: a write that works after the recovery. `headers_env` maps a header to the environment variable
     holding its value (a token is never written in the file); `{unique}` in the JSON becomes a fresh id."""
-    host = request_probe.journeys_host(run)
-    headers = {header: os.environ.get(variable, "") for header, variable in (headers_env or {}).items()}
-    body = request_probe.fresh(json, uuid.uuid4().hex[:10].upper()) if json is not None else None
     try:
-        response = httpx.request(method, f"{host.rstrip('/')}/{path.lstrip('/')}", json=body, headers=headers,
-                                 timeout=HTTP_TIMEOUT_S)
+        response = request_probe.send_write(request_probe.journeys_host(run), method, path, json=json,
+                                            headers_env=headers_env or {}, timeout_s=HTTP_TIMEOUT_S)
     except httpx.HTTPError as exc:
         return Check(name, False, type(exc).__name__, accept, str(exc)[:200])
     return Check(name, response.status_code in accept, response.status_code, accept, response.text[:200])

@@ -17,6 +17,7 @@ from fixtures.diagnose.database import admin_sql
 from fixtures.faults.database import BLOCKER_APP
 from fixtures.scenario import ScenarioRun
 from scenarios.common import Canary, fault_window, gateway
+from scenarios.parts.request_probe import record_attempt
 
 UNLOCKED_OPS = ("register", "login", "browse", "product", "search", "view_cart", "add_to_cart")
 UNLOCKED_SUCCESS_MIN = 0.95
@@ -120,10 +121,7 @@ class CheckoutProbe:
             error = f"{type(exc).__name__}: {exc}"[:200]
         finally:
             self._free.put(canary)
-        took_ms = round((time.monotonic() - started) * 1000, 1)
-        op = self.run.history.invoke("health:checkout", process="checkout-probe")
-        self.run.history.complete(op, "health:checkout", "fail" if error else "ok", status=status, error=error,
-                                  value={"took_ms": took_ms}, process="checkout-probe")
+        record_attempt(self.run.history, "health:checkout", "checkout-probe", started, status, error)
 
 
 def commerce_not_restarted(run: ScenarioRun, before: int | None) -> Check:

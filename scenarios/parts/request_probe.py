@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from fixtures.scenario import ScenarioRun
+from load.history import HistoryWriter
 
 MAX_IN_FLIGHT = 4  # attempts overlap while the platform is slow; more than this are not sent
 
@@ -37,12 +38,32 @@ def journeys_host(run: ScenarioRun) -> str:
     return f"{run.stack.config.gateway_url}/api/v1"
 
 
+def send_write(host: str, method: str, path: str, *, json: Mapping[str, Any] | None,
+               headers_env: Mapping[str, str], timeout_s: float) -> httpx.Response:
+    """One write to `host`: headers from the environment variables named, `{unique}` in the JSON made fresh.
+    Raises httpx.HTTPError when no answer came."""
+    headers = {header: os.environ.get(variable, "") for header, variable in headers_env.items()}
+    body = fresh(json, uuid.uuid4().hex[:10].upper()) if json is not None else None
+    return httpx.request(method, f"{host.rstrip('/')}/{path.lstrip('/')}", json=body, headers=headers,
+                         timeout=timeout_s)
+
+
+def record_attempt(history: HistoryWriter, f: str, process: str, started: float, status: int | None,
+                   error: str | None) -> None:
+    """A synthetic attempt as an observation at its end (`took_ms` in its value): what it saw then, not when
+    it was sent."""
+    took_ms = round((time.monotonic() - started) * 1000, 1)
+    op = history.invoke(f, process=process)
+    history.complete(op, f, "fail" if error else "ok", status=status, error=error, value={"took_ms": took_ms},
+                     process=process)
+
+
 class RequestProbe:
     def __init__(self, run: ScenarioRun, *, name: str, method: str, path: str, accept: list[int],
                  json: Mapping[str, Any] | None = None, headers_env: Mapping[str, str] | None = None,
                  interval_s: float = 1.0, slo_s: float = 2.5) -> None:
         self.run, self.name, self.method, self.accept = run, name, method, set(accept)
-        self.url = f"{journeys_host(run)}/{path.lstrip('/')}"
+        self.host, self.path = journeys_host(run), path
         self.json, self.headers_env = json, dict(headers_env or {})
         self.interval_s, self.slo_s = interval_s, slo_s
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
@@ -68,18 +89,13 @@ class RequestProbe:
     def _attempt(self) -> None:
         started = time.monotonic()
         status: int | None = None
-        headers = {header: os.environ.get(variable, "") for header, variable in self.headers_env.items()}
-        body = fresh(self.json, uuid.uuid4().hex[:10].upper()) if self.json is not None else None
         try:
-            response = httpx.request(self.method, self.url, json=body, headers=headers, timeout=self.slo_s)
+            response = send_write(self.host, self.method, self.path, json=self.json, headers_env=self.headers_env,
+                                  timeout_s=self.slo_s)
             status = response.status_code
             error = None if status in self.accept else (response.text[:200] or f"HTTP {status}")
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
         finally:
             self._slots.release()
-        took_ms = round((time.monotonic() - started) * 1000, 1)
-        f = f"health:{self.name}"
-        op = self.run.history.invoke(f, process=f"probe-{self.name}")
-        self.run.history.complete(op, f, "fail" if error else "ok", status=status, error=error,
-                                  value={"took_ms": took_ms}, process=f"probe-{self.name}")
+        record_attempt(self.run.history, f"health:{self.name}", f"probe-{self.name}", started, status, error)
