@@ -55,6 +55,17 @@ def test_failures_were_defined_answers_fails() -> None:
     assert "browse -> 500" in undefined.detail and "checkout -> ReadTimeout" in undefined.detail
 
 
+def test_failures_were_defined_with_no_answer_allowed_still_fails_on_an_undefined_status() -> None:
+    """A platform with no gateway answers nothing while it is down: a refused connection is allowed, a 500
+    still is not, and without the allowance the refused connection is a miss."""
+    refused = [answer("order", 12.0, "info", error="ConnectError")]
+    assert failures_were_defined(FakeRun(refused), {503}, no_answer_allowed=True).passed
+    assert not failures_were_defined(FakeRun(refused), {503}).passed
+    mixed = failures_were_defined(FakeRun([refused, answer("order", 13.0, "fail", status=500)]), {503},
+                                  no_answer_allowed=True)
+    assert (mixed.passed, mixed.measured) == (False, 1) and "order -> 500" in mixed.detail
+
+
 # -- the engine: fixtures/scenario.py ----------------------------------------------------------------------------
 
 def recovered(tmp_path: Path, action: Any) -> ScenarioRun:
