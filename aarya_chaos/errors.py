@@ -7,6 +7,7 @@
     │   ├── PortInUse          a port the stack needs is taken (names the port and, if known, the process)
     │   ├── StackAlreadyRunning  another live run owns the run directory
     │   ├── DriverUnavailable  the driver cannot run on this machine (no usable Docker engine, say)
+    │   │   └── CapabilityUnsupported  the driver does not give a power a fault needs (the reason says why)
     │   └── NotReady           a component missed its readiness deadline (names the endpoint, carries its log)
     └── FaultError             a fault could not be injected, or did not land, or could not be healed
 """
@@ -40,6 +41,11 @@ class StackAlreadyRunning(StackError):
 
 class DriverUnavailable(StackError):
     pass
+
+
+class CapabilityUnsupported(DriverUnavailable):
+    """A driver refused a power it does not give (`unsupported(Capability.X)` says the same reason): a
+    scenario that meets it before its injection is skipped with the reason (fixtures/plugin.py)."""
 
 
 class NotReady(StackError):

@@ -32,6 +32,7 @@ from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from load.outcomes import JOURNEY_FS
 from scenarios.common import CONTROL_WAIT_S
+from stack.drivers.base import Capability
 
 APPLICATION_ROLLBACK = Targets(mttd_s=30.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
 SERVICE = "commerce"
@@ -121,12 +122,14 @@ def application_rollback(run: ScenarioRun) -> None:
 
 
 @pytest.mark.rollback
+@pytest.mark.needs(Capability.RELEASES)
 def test_application_rollback(chaos):
     application_rollback(chaos.start("8.1", "Application rollback", APPLICATION_ROLLBACK))
 
 
 @pytest.mark.rollback
 @pytest.mark.control
+@pytest.mark.needs(Capability.RELEASES)
 def test_application_rollback_control_without_rollback(chaos):
     run = chaos.start("8.1", "Application rollback", APPLICATION_ROLLBACK, control=SKIP_RECOVERY,
                       restore_timeout_s=CONTROL_WAIT_S)

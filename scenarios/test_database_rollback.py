@@ -44,6 +44,7 @@ from fixtures.detect.probes import ConditionProbe
 from fixtures.scenario import ScenarioRun, Targets
 from load.history import Op
 from scenarios.common import Canary, checkout_works, gateway, make_canary
+from stack.drivers.base import Capability
 from stack.waits import wait_until
 
 DATABASE_ROLLBACK = Targets(mttd_s=30.0, rto_s=120.0, rpo_s=1.0, lost_acknowledged_writes=0, exposure_allowed=True)
@@ -275,12 +276,14 @@ def database_rollback(run: ScenarioRun, *, point_in_time: bool = True) -> None:
 
 
 @pytest.mark.rollback
+@pytest.mark.needs(Capability.POSTGRES_FILES)
 def test_database_rollback(chaos):
     database_rollback(chaos.start("8.2", "Database rollback", DATABASE_ROLLBACK))
 
 
 @pytest.mark.rollback
 @pytest.mark.control
+@pytest.mark.needs(Capability.POSTGRES_FILES)
 def test_database_rollback_control_dump_without_wal(chaos):
     run = chaos.start("8.2", "Database rollback", DATABASE_ROLLBACK, control=RUNBOOK_DUMP_RESTORE)
     with expect_scenario_failure() as failure:

@@ -37,6 +37,7 @@ from fixtures.plugin import expect_scenario_failure
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from fixtures.detect.probes import health_endpoints
 from scenarios.common import CONTROL_WAIT_S, Canary, checkout_works, gateway, make_canary
+from stack.drivers.base import Capability
 from stack import mounts
 from stack.waits import wait_until
 
@@ -231,12 +232,14 @@ def disk_exhaustion(run: ScenarioRun) -> None:
 
 
 @pytest.mark.infrastructure
+@pytest.mark.needs(Capability.POSTGRES_FILES)
 def test_disk_exhaustion(chaos):
     disk_exhaustion(chaos.start("5.1", "Disk space exhaustion", DISK_FULL))
 
 
 @pytest.mark.infrastructure
 @pytest.mark.control
+@pytest.mark.needs(Capability.POSTGRES_FILES)
 def test_disk_exhaustion_control_without_recovery(chaos):
     run = chaos.start("5.1", "Disk space exhaustion", DISK_FULL, control=SKIP_RECOVERY,
                       restore_timeout_s=CONTROL_WAIT_S)

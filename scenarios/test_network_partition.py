@@ -42,6 +42,7 @@ from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, SteadyStateNotMet, Tar
 from stack.waits import wait_until
 from load.outcomes import ANSWER_TIMEOUT_S
 from scenarios.common import CONTROL_WAIT_S, Canary, fault_window, make_canary
+from stack.drivers.base import Capability
 from stack.config import StackConfig
 from stack.services.common.db import CHECK_DEADLINE_S, request_deadline_s
 from stack.services.common.settings import ServiceSettings
@@ -448,6 +449,7 @@ def test_network_partition_control_without_heal(chaos):
 
 @pytest.mark.infrastructure
 @pytest.mark.control
+@pytest.mark.needs(Capability.RELEASES)
 def test_network_partition_control_without_client_deadline(chaos):
     """The mitigation broken: search_recommendation on a build without its PostgreSQL client deadline
     (release `v1-no-client-deadline`), so its pool's liveness check and its statements wait on the

@@ -32,6 +32,7 @@ from fixtures.plugin import expect_scenario_failure
 from fixtures.sabotage import deployed
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, answers_stayed_fast, failures_were_defined, fault_window
+from stack.drivers.base import Capability
 
 POOL_EXHAUSTION = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
 AGE_THRESHOLD_S = 5.0       # detection: the runbook's `interval '5 minutes'`, scaled to a test
@@ -130,6 +131,7 @@ def test_pool_exhaustion_control_without_termination(chaos):
 
 @pytest.mark.database
 @pytest.mark.control
+@pytest.mark.needs(Capability.RELEASES)
 def test_pool_exhaustion_control_pool_waits(chaos):
     """The mitigation broken: commerce's pool waits 30 s for a connection instead of failing fast."""
     with deployed(chaos.stack, chaos.registry, "commerce", "v1-pool-waits"):

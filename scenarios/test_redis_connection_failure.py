@@ -26,6 +26,7 @@ from fixtures.sabotage import deployed
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, answers_stayed_fast, failures_were_defined, make_canary
 from scenarios.parts.redis_breaker import breaker_closed, breaker_state, canary_came_back, persist_redis
+from stack.drivers.base import Capability
 
 REDIS_OUTAGE = Targets(mttd_s=15.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
 MAX_ANSWER_MS = 2500.0  # the slowest defined answer: a pool/socket timeout plus the gateway hop
@@ -69,6 +70,7 @@ def test_redis_connection_failure_control_without_restart(chaos):
 
 @pytest.mark.cache
 @pytest.mark.control
+@pytest.mark.needs(Capability.RELEASES)
 def test_redis_connection_failure_control_breaker_never_opens(chaos):
     """The mitigation broken: commerce's Redis breaker never opens (failure threshold 1,000,000)."""
     with deployed(chaos.stack, chaos.registry, "commerce", "v1-breaker-off"):

@@ -22,10 +22,12 @@ def _cases(directory: Path) -> list[pytest.param]:  # type: ignore[valid-type]
     cases = []
     for path in sorted(directory.glob("*.yaml")):
         spec = compile_scenario(path)  # a bad file fails the collection with its line
-        marks = [pytest.mark.scenario_file] + ([getattr(pytest.mark, spec.marker)] if spec.marker else [])
+        marks = [pytest.mark.scenario_file, pytest.mark.needs(*spec.needs)] + (
+            [getattr(pytest.mark, spec.marker)] if spec.marker else [])
         cases.append(pytest.param(spec, None, id=spec.slug, marks=marks))
         cases += [pytest.param(spec, control, id=f"{spec.slug}-control-{control.name}",
-                               marks=[*marks, pytest.mark.control]) for control in spec.controls]
+                               marks=[*marks, pytest.mark.control, pytest.mark.needs(*control.needs)])
+                  for control in spec.controls]
     return cases
 
 

@@ -36,6 +36,7 @@ from fixtures.plugin import expect_scenario_failure
 from fixtures.detect.probes import ConditionProbe
 from fixtures.scenario import SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S
+from stack.drivers.base import Capability
 from stack.waits import wait_until
 
 STREAM_BACKLOG = Targets(mttd_s=30.0, rto_s=90.0, rpo_s=0.0, lost_acknowledged_writes=0)
@@ -189,12 +190,14 @@ def stream_backlog(run: ScenarioRun) -> None:
 
 
 @pytest.mark.events
+@pytest.mark.needs(Capability.INSTANCES)
 def test_stream_backlog(chaos):
     stream_backlog(chaos.start("4.1", "Redis stream backlog buildup", STREAM_BACKLOG))
 
 
 @pytest.mark.events
 @pytest.mark.control
+@pytest.mark.needs(Capability.INSTANCES)
 def test_stream_backlog_control_without_recovery(chaos):
     run = chaos.start("4.1", "Redis stream backlog buildup", STREAM_BACKLOG, control=SKIP_RECOVERY,
                       restore_timeout_s=CONTROL_WAIT_S)

@@ -36,6 +36,7 @@ from fixtures.plugin import expect_scenario_failure
 from fixtures.detect.probes import ConditionProbe
 from fixtures.scenario import IN_FLIGHT_GRACE_S, SKIP_RECOVERY, ScenarioRun, Targets
 from scenarios.common import CONTROL_WAIT_S, make_canary
+from stack.drivers.base import Capability
 from stack.waits import wait_until
 
 SUSPICIOUS_ACTIVITY = Targets(mttd_s=30.0, rto_s=60.0, rpo_s=0.0, lost_acknowledged_writes=0)
@@ -275,12 +276,14 @@ def suspicious_activity(run: ScenarioRun, *, reload: bool = True) -> None:
 
 
 @pytest.mark.security
+@pytest.mark.needs(Capability.GATEWAY)
 def test_suspicious_activity(chaos):
     suspicious_activity(chaos.start("6.1", "Suspicious activity detection", SUSPICIOUS_ACTIVITY))
 
 
 @pytest.mark.security
 @pytest.mark.control
+@pytest.mark.needs(Capability.GATEWAY)
 def test_suspicious_activity_control_without_block(chaos):
     run = chaos.start("6.1", "Suspicious activity detection", SUSPICIOUS_ACTIVITY, control=SKIP_RECOVERY,
                       restore_timeout_s=CONTROL_WAIT_S)
@@ -293,6 +296,7 @@ def test_suspicious_activity_control_without_block(chaos):
 
 @pytest.mark.security
 @pytest.mark.control
+@pytest.mark.needs(Capability.GATEWAY)
 def test_suspicious_activity_control_deny_without_reload(chaos):
     """The mitigation broken: the deny line is written, nginx is never told (no `nginx -s reload`)."""
     run = chaos.start("6.1", "Suspicious activity detection", SUSPICIOUS_ACTIVITY, control="deny-list not reloaded",

@@ -7,6 +7,8 @@ after the detection, the recovery), `claim` (a Check about the run), `condition`
 `companion` (a context manager kept open around the fault or during it).
 
 Add a block: write the function here with `@block(<kind>)`; `aarya-chaos new-scenario --blocks` lists them.
+A block that needs a power a driver may not give declares it, `@block("step", needs=(Capability.RELEASES,))`:
+a file using it is skipped with the driver's reason before anything starts (as `@pytest.mark.needs`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fixtures.recover.database import terminate_blockers as _terminate_blockers
 from fixtures.scenario import ScenarioRun
 from scenarios import common
 from scenarios.parts import lock_cascade, redis_breaker, request_probe
+from stack.drivers.base import Capability
 
 REF = "ref"
 Ref = Annotated[Any, REF]  # a parameter written `$name` in the file: the block gets the value `as: name` made
@@ -46,6 +49,7 @@ class Block:
     name: str
     kind: str
     make: Callable[..., Any]
+    needs: tuple[Capability, ...] = ()  # the powers it uses that a driver may not give (stack.drivers.base)
 
     @property
     def doc(self) -> str:
@@ -56,9 +60,9 @@ class Block:
 BLOCKS: dict[str, dict[str, Block]] = {kind: {} for kind in KINDS}
 
 
-def block(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def block(kind: str, *, needs: tuple[Capability, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(make: Callable[..., Any]) -> Callable[..., Any]:
-        BLOCKS[kind][make.__name__] = Block(make.__name__, kind, make)
+        BLOCKS[kind][make.__name__] = Block(make.__name__, kind, make, needs)
         return make
 
     return register

@@ -17,6 +17,7 @@ from typing import Any
 from fixtures.scenario import SKIP_RECOVERY, Targets
 from scenarios.as_data.blocks import BLOCKS, Block, Ref
 from scenarios.as_data.source import Located, LocatedList, ScenarioFileError, read_scenario_file
+from stack.drivers.base import Capability
 
 TOP_KEYS = {"id", "name", "marker", "twin", "targets", "prepare", "around", "inject", "during", "detect",
             "after_detect", "expect", "recover", "judge_recovery", "verify", "notes", "controls"}
@@ -55,6 +56,11 @@ class Control:
     deploy: tuple[str, str] | None = None
     must_fail: tuple[str, ...] = ()
 
+    @property
+    def needs(self) -> tuple[Capability, ...]:
+        """A control on another release needs the driver to deploy one."""
+        return (Capability.RELEASES,) if self.deploy else ()
+
 
 @dataclass(frozen=True)
 class ScenarioSpec:
@@ -84,6 +90,11 @@ class ScenarioSpec:
     @property
     def slug(self) -> str:
         return self.path.stem
+
+    @property
+    def needs(self) -> tuple[Capability, ...]:
+        """The powers its blocks declare (Block.needs), each once, in the order they come."""
+        return tuple(dict.fromkeys(c for call in all_calls(self) for c in call.block.needs))
 
 
 class _Problems:

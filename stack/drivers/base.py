@@ -88,9 +88,34 @@ class GatewayFiles:
 
 
 class Capability(enum.Enum):
-    """What a driver may be unable to do on this machine (it says why in `unsupported`)."""
+    """A power a fault or a recovery needs that a driver may not give, on this machine or on this platform:
+    `unsupported(Capability.X)` is None when it gives it, else the one-line reason why not. The value is
+    the power's short name (the attach driver's table of reasons is keyed by it).
 
-    MEMORY_LIMITS = "memory limits"
+    MEMORY_LIMITS    a kernel-enforced memory limit on a component (`limit_memory`): 3.1
+    POSTGRES_FILES   PostgreSQL's files as paths on this machine (`postgres_files`: PGDATA, the WAL archive,
+                     the backups; a tmpfs under PGDATA, the backup and recover scripts): 5.1, 8.2
+    GATEWAY          the reference gateway's access log and deny-list, its reload, a client address of its
+                     own (`gateway_files`, `reload_gateway`, `outside_client`): 6.1
+    RELEASES         another release of a service (`deploy`, `release_of`): 8.1, the controls on a release
+    INSTANCES        extra instances of a service (`start_instance`, `stop_instance`): 4.1
+
+    A scenario declares what it needs, `@pytest.mark.needs(Capability.X, ...)` (a scenario file: its blocks'
+    and controls' needs), and is skipped with the driver's reason before its load and its fault start
+    (fixtures/plugin.py). A driver that refuses a power in a method raises `CapabilityUnsupported` with the
+    same reason.
+    """
+
+    MEMORY_LIMITS = "memory"
+    POSTGRES_FILES = "postgres_files"
+    GATEWAY = "gateway"
+    RELEASES = "releases"
+    INSTANCES = "instances"
+
+    @property
+    def label(self) -> str:
+        """The power in words, for a skip's reason: `memory limits`, `postgres files`..."""
+        return self.name.lower().replace("_", " ")
 
 
 class Lifecycle(Protocol):

@@ -2,7 +2,8 @@
 
 It keeps the contract the real drivers keep (tests/integration/test_driver_contract.py runs the same checks
 on all three), and records the calls faults make in `calls`. What a fake cannot give (a Toxiproxy or Redis
-client) raises `StackError` naming what is missing.
+client) raises `StackError` naming what is missing. `FakeDriver(refused={Capability.X: "why"})` plays a
+driver without a power: `unsupported(X)` gives the reason and X's methods raise `CapabilityUnsupported` with it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import redis
 
-from aarya_chaos.errors import ConfigError, StackError
+from aarya_chaos.errors import CapabilityUnsupported, ConfigError, StackError
 from stack.config import StackConfig, load_config
 from stack.drivers.base import (Capability, ComponentStatus, GatewayFiles, MemoryLimit, OutsideClient, PostgresFiles,
                                 ProcessEvent, StackDriver)
@@ -43,7 +44,7 @@ class FakeMemoryLimit:
 
 class FakeDriver:
     def __init__(self, components: tuple[str, ...] = DEFAULT_COMPONENTS, *, dies_on_kill: bool = True,
-                 config: StackConfig | None = None) -> None:
+                 config: StackConfig | None = None, refused: Mapping[Capability, str] | None = None) -> None:
         self.config: StackConfig = config or load_config()
         self.names = components
         self.running = {name: True for name in components}
@@ -56,6 +57,7 @@ class FakeDriver:
         self.instances: dict[str, dict[str, str]] = {}
         self.releases: dict[str, str] = {}
         self.limits: dict[str, FakeMemoryLimit] = {}
+        self.refused = dict(refused or {})
 
     def _event(self, component: str, kind: str, code: int | None = None, detail: str = "") -> None:
         self._events.append(ProcessEvent(time.time(), time.monotonic(), component, kind, code, detail))
@@ -63,6 +65,12 @@ class FakeDriver:
     def _check(self, name: str) -> None:
         if name not in self.running:
             raise ConfigError(f"unknown component {name!r}; known: {', '.join(self.running)}")
+
+    def _power(self, capability: Capability) -> None:
+        """CapabilityUnsupported with the reason `unsupported` gives, when the fake was told to refuse it."""
+        reason = self.unsupported(capability)
+        if reason is not None:
+            raise CapabilityUnsupported(reason)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -99,7 +107,7 @@ class FakeDriver:
         return list(self._events)
 
     def unsupported(self, capability: Capability) -> str | None:
-        return None
+        return self.refused.get(capability)
 
     # -- components ------------------------------------------------------------------------------
 
@@ -183,6 +191,7 @@ class FakeDriver:
         return (0, "PONG") if self.running.get("redis") else (1, "Could not connect to Redis")
 
     def postgres_files(self) -> PostgresFiles:
+        self._power(Capability.POSTGRES_FILES)
         root = self.config.run_dir / "postgres"
         return PostgresFiles(root / "data", root / "wal_archive", self.config.run_dir / "backups", os.getuid(),
                              os.getgid(), PurePosixPath(root / "data"))
@@ -193,13 +202,16 @@ class FakeDriver:
     # -- gateway ---------------------------------------------------------------------------------
 
     def reload_gateway(self) -> None:
+        self._power(Capability.GATEWAY)
         self.calls.append(("reload", "api_gateway"))
 
     def gateway_files(self) -> GatewayFiles:
+        self._power(Capability.GATEWAY)
         nginx = self.config.run_dir / "nginx"
         return GatewayFiles(nginx / "logs" / "access.log", nginx / "deny.conf")
 
     def outside_client(self) -> OutsideClient:
+        self._power(Capability.GATEWAY)
         return OutsideClient("127.0.0.66", self.config.gateway_url)
 
     def release_outside_client(self, client: OutsideClient) -> None:
@@ -208,15 +220,18 @@ class FakeDriver:
     # -- releases and instances ------------------------------------------------------------------
 
     def deploy(self, name: str, release: str) -> None:
+        self._power(Capability.RELEASES)
         self._check(name)
         self.releases[name] = release
         self._event(name, "deploying", detail=release)
 
     def release_of(self, name: str) -> str:
+        self._power(Capability.RELEASES)
         return self.releases.get(name, "current")
 
     def start_instance(self, service: str, instance: str, env: Mapping[str, str],
                        timeout_s: float | None = None) -> str:
+        self._power(Capability.INSTANCES)
         self.calls.append(("start_instance", f"{service}/{instance}"))
         self.instances[instance] = dict(env)
         return f"fake://{service}-{instance}"
@@ -231,6 +246,7 @@ class FakeDriver:
     # -- memory limits and clean-up --------------------------------------------------------------
 
     def limit_memory(self, name: str, limit_bytes: int) -> MemoryLimit:
+        self._power(Capability.MEMORY_LIMITS)
         self._check(name)
         self.limits[name] = FakeMemoryLimit(limit_bytes)
         return self.limits[name]

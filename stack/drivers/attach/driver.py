@@ -30,7 +30,7 @@ import redis
 import yaml
 from psycopg.conninfo import make_conninfo
 
-from aarya_chaos.errors import ConfigError, DriverUnavailable, StackError
+from aarya_chaos.errors import CapabilityUnsupported, ConfigError, StackError
 from stack.drivers.base import (
     Capability,
     GatewayFiles,
@@ -59,7 +59,8 @@ OVERRIDE_FILE = "attach.override.yml"
 PROXIES_FILE = "attach.proxies.json"
 COMPOSE_TIMEOUT_S = 600
 
-#: Why each capability the team's platform does not give is refused (scenarios skip with it).
+#: Why each capability the team's platform does not give is refused (scenarios skip with it), keyed by the
+#: Capability's value: `unsupported()` and the refusing methods (`_refuse`) both read it, so they agree.
 UNSUPPORTED: Mapping[str, str] = {
     "memory": "the attach driver does not put memory limits on a team's containers: their cgroups are the "
               "team's (set by its compose file), and a limit the run sets would outlive it",
@@ -72,7 +73,7 @@ UNSUPPORTED: Mapping[str, str] = {
 }
 
 
-class AttachUnsupported(DriverUnavailable):
+class AttachUnsupported(CapabilityUnsupported):
     """What the attached platform gives no power for; the message says why (a scenario skips with it)."""
 
 
@@ -202,7 +203,8 @@ class AttachDriver(AttachEvents):
         return lines
 
     def unsupported(self, capability: Capability) -> str | None:
-        return UNSUPPORTED["memory"] if capability is Capability.MEMORY_LIMITS else None
+        """The team's platform gives none of the capabilities: each one's reason from UNSUPPORTED."""
+        return UNSUPPORTED[capability.value]
 
     # -- stores ---------------------------------------------------------------------------------
 
@@ -322,7 +324,8 @@ class AttachDriver(AttachEvents):
 
 
 def _refuse(what: str) -> NoReturn:
-    raise AttachUnsupported(UNSUPPORTED[what])
+    """AttachUnsupported for the capability whose value is `what`, with the reason `unsupported` gives."""
+    raise AttachUnsupported(UNSUPPORTED[Capability(what).value])
 
 
 def _write(path: Path, text: str, mode: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from docker.errors import APIError
@@ -10,6 +11,9 @@ from aarya_chaos.errors import FaultError, StackError
 from stack.drivers.base import Capability
 
 from .core import UNLIMITED_BYTES, DockerCore
+
+OUTSIDE_CLIENT_NEEDS_ROOT = ("the gateway's outside client is an address of its own on the stack's bridge, "
+                             "which needs root (ip addr add)")
 
 
 class DockerMemoryLimit:
@@ -50,7 +54,11 @@ class DockerMemoryLimit:
 
 class DockerLimits(DockerCore):
     def unsupported(self, capability: Capability) -> str | None:
-        """A container's memory limit is the engine's business: everything works once the stack runs."""
+        """A container's memory limit, releases, instances and the volumes' files are the engine's business,
+        given once the stack runs; the gateway's outside client is an address added to the stack's bridge,
+        which needs root (`outside_client`)."""
+        if capability is Capability.GATEWAY and os.geteuid() != 0:
+            return OUTSIDE_CLIENT_NEEDS_ROOT
         return None
 
     def limit_memory(self, name: str, limit_bytes: int) -> DockerMemoryLimit:

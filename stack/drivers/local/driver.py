@@ -327,7 +327,8 @@ class LocalDriver(LocalStores, LocalEvents, StackContext):
     # -- kernel-enforced limits -----------------------------------------------------------------
 
     def unsupported(self, capability: Capability) -> str | None:
-        """Memory limits need a writable memory cgroup (cgroup v2 with the memory controller delegated)."""
+        """Memory limits need a writable memory cgroup (cgroup v2 with the memory controller delegated); the
+        other powers are the run's own processes and files (PGDATA, nginx's files, releases, instances)."""
         return cgroups.memory_cgroup_support() if capability is Capability.MEMORY_LIMITS else None
 
     def limit_memory(self, name: str, limit_bytes: int) -> cgroups.MemoryCgroup:
