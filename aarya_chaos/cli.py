@@ -17,6 +17,14 @@
 
     --stack local|docker picks the driver; without it `down`, `status`, `logs` and `heal` use the one
     recorded in the run dir (run.json), and `up` starts the local one.
+
+    --target PROFILE points `up`, `status`, `logs`, `down`, `heal`, `runbook-check` and `gameday` at a team's
+    own compose platform (docs/attach-driver.md, docs/target-profiles.md): the stack's configuration comes
+    from the profile, and the driver is the attach driver (`--stack attach`, the default with --target).
+    `up --target` runs the profile's read-only preflight, then attaches (Toxiproxy on the edges), stays up
+    until Ctrl-C or `down`, and detaches; `down` and `heal` touch only what carries the run's label. A
+    profile that does not load is one error naming its file, line and key (exit 2); `--stack attach`
+    without --target, or --target with `--stack local|docker`, is a usage error (exit 2).
 """
 
 from __future__ import annotations
@@ -35,14 +43,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from aarya_chaos.bite import add_bite_command, cmd_bite
-from aarya_chaos.errors import ChaosError
+from aarya_chaos.errors import ChaosError, ConfigError
 from aarya_chaos.new_scenario import add_new_scenario_command, cmd_new_scenario
-from stack.drivers.registry import DRIVERS
+from stack.drivers.base import StackDriver
+from stack.drivers.registry import DRIVERS, TARGET_DRIVERS
 from aarya_chaos.runs_cli import add_run_commands, cmd_down, cmd_heal, cmd_runs
 from aarya_chaos.target_cli import add_target_command, cmd_target
 from reports.gate import add_gate_command, cmd_gate
 from stack import runs
 from stack.config import StackConfig, load_config
+from stack.target.profile import TargetProfile
 
 console = Console(stderr=False)
 err = Console(stderr=True)
@@ -52,11 +62,64 @@ class _Terminate(BaseException):
     """SIGTERM, turned into an exception so `up` tears down like on Ctrl-C."""
 
 
-def _driver(config: StackConfig, kind: str | None, *, fresh: bool = False, install: bool = True):  # type: ignore[no-untyped-def]
-    """The driver named by --stack; without it, the one that recorded the stack in the run dir, else local."""
+#: The commands --target applies to: the ones that drive a stack (runs, gate, bite... read or start none).
+TARGET_COMMANDS = ("up", "status", "logs", "down", "heal", "runbook-check", "gameday")
+
+
+def _driver(config: StackConfig, kind: str | None, *, fresh: bool = False, install: bool = True,
+            profile: TargetProfile | None = None) -> StackDriver:
+    """The driver named by --stack; without it, the one that recorded the stack in the run dir, else local.
+    With a target profile, the target driver made from it."""
     from stack.drivers.registry import make_driver
 
-    return make_driver(config, kind, fresh=fresh, install=install)
+    return make_driver(config, kind, fresh=fresh, install=install, **profile_option(profile))
+
+
+def profile_option(profile: TargetProfile | None) -> dict[str, TargetProfile]:
+    """`profile=` for make_driver when there is a profile (only the target drivers take one)."""
+    return {} if profile is None else {"profile": profile}
+
+
+def check_target_usage(command: str, stack: str | None, target: Path | None) -> None:
+    """ConfigError (one line) when --stack and --target do not go together, or --target does not apply."""
+    if target is None:
+        if stack in TARGET_DRIVERS:
+            raise ConfigError(f"--stack {stack} attaches to the platform a target profile describes: "
+                              "give --target PROFILE")
+        return
+    if stack is not None and stack not in TARGET_DRIVERS:
+        raise ConfigError(f"--target {target}: --stack {stack} starts the reference stack itself and takes no "
+                          f"target profile; use --stack {' or '.join(TARGET_DRIVERS)} (the default with --target)")
+    if command not in TARGET_COMMANDS:
+        raise ConfigError(f"--target applies to {', '.join(TARGET_COMMANDS)}; `{command}` takes none")
+
+
+def target_config(config: StackConfig, stack: str | None,
+                  target: Path | None) -> tuple[StackConfig, str | None, TargetProfile | None]:
+    """The stack config, driver name and profile a command runs with: with --target, the profile loaded
+    (ProfileError naming its file, line and key), its platform as the StackConfig in the configured run
+    dir with Toxiproxy's API on the configured port, and the target driver (--stack's, else the first of
+    TARGET_DRIVERS); without, `config` and `stack`."""
+    from stack.target.load import load_profile
+    from stack.target.stack_config import stack_config_of
+
+    if target is None:
+        return config, stack, None
+    profile = load_profile(target)
+    mapped = stack_config_of(profile, config.run_dir, toxiproxy_port=config.toxiproxy.port)
+    return mapped, stack or TARGET_DRIVERS[0], profile
+
+
+def check_target_live(profile: TargetProfile) -> None:
+    """The profile's preflight, read-only, before anything of the team's is touched (as the pytest plugin's
+    check_target_live with containers=True, before_start=True): every error at once; the health URLs are
+    not asked before attaching."""
+    from stack.target.preflight import errors, run_preflight
+
+    problems = [f for f in errors(run_preflight(profile, containers=True)) if f.check != "health"]
+    if problems:
+        raise ConfigError(f"the target profile {profile.path} does not match the platform:\n"
+                          + "\n".join(str(p) for p in problems))
 
 
 def cmd_install(config: StackConfig, args: argparse.Namespace) -> int:
@@ -72,11 +135,17 @@ def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise _Terminate()
 
+    profile: TargetProfile | None = args.target_profile
+    if profile is not None:
+        if args.fresh:
+            raise ConfigError("--fresh wipes the run directory of a stack the suite starts; with --target "
+                              "nothing of the team's is wiped: leave --fresh out")
+        check_target_live(profile)
     signal.signal(signal.SIGTERM, terminate)
     runs.set_kind("up")
-    driver = _driver(config, args.stack, fresh=args.fresh)
+    driver = _driver(config, args.stack, fresh=args.fresh, profile=profile)
     started = time.monotonic()
-    with console.status("starting the stack (PostgreSQL, Redis, Toxiproxy, services, gateway)..."):
+    with console.status(_starting(profile)):
         driver.start()
     console.print(f"[green]stack ready[/green] in {time.monotonic() - started:.1f}s (run dir {config.run_dir})")
     _print_endpoints(driver.endpoints())
@@ -91,8 +160,21 @@ def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
         console.print("stopping...")
     finally:
         driver.stop()
-        console.print("stopped; nothing left running")
+        console.print(_stopped(profile))
     return 0
+
+
+def _starting(profile: TargetProfile | None) -> str:
+    if profile is None:
+        return "starting the stack (PostgreSQL, Redis, Toxiproxy, services, gateway)..."
+    return f"attaching to {profile.name} (Toxiproxy on its edges, the edges' clients recreated)..."
+
+
+def _stopped(profile: TargetProfile | None) -> str:
+    if profile is None:
+        return "stopped; nothing left running"
+    return (f"detached from {profile.name}: its clients recreated with their own addresses, the proxy removed "
+            "(a step that failed is logged above; `heal` tries it again)")
 
 
 def _print_endpoints(endpoints: Mapping[str, str]) -> None:
@@ -103,24 +185,29 @@ def _print_endpoints(endpoints: Mapping[str, str]) -> None:
 
 
 def cmd_status(config: StackConfig, args: argparse.Namespace) -> int:
-    driver = _driver(config, args.stack, install=False)
+    driver = _driver(config, args.stack, install=False, profile=args.target_profile)
     state = driver.attach()
     if state is None:
         console.print(f"no stack recorded in {config.run_dir}")
-        return 3
+        if args.target_profile is None:
+            return 3
+        console.print(f"{args.target_profile.name}'s components, not attached:")  # the team's platform runs on its own
+    statuses = driver.status(probe=True)
     table = Table("component", "running", "pid", "ready", "endpoint", "detail")
-    for status in driver.status(probe=True):
+    for status in statuses:
         ready = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[status.ready]
         running = "[green]yes[/green]" if status.running else "[red]no[/red]"
         table.add_row(status.name, running, str(status.pid or "-"), ready, status.endpoint, status.detail)
     console.print(table)
+    if state is None:
+        return 3
     owner = driver.owner_pid()
     console.print(f"owner: pid {owner}" if owner else "[yellow]owner process is gone (crashed run?)[/yellow]")
-    return 0 if all(s.running and s.ready for s in driver.status(probe=True)) else 1
+    return 0 if all(s.running and s.ready for s in statuses) else 1
 
 
 def cmd_logs(config: StackConfig, args: argparse.Namespace) -> int:
-    driver = _driver(config, args.stack, install=False)
+    driver = _driver(config, args.stack, install=False, profile=args.target_profile)
     console.print(driver.logs(args.component, args.lines), markup=False, highlight=False)
     return 0
 
@@ -129,13 +216,15 @@ def cmd_runbook_check(config: StackConfig, args: argparse.Namespace) -> int:
     from aarya_chaos import runbook_check
 
     # the global --stack also picks the driver whose stack runbook-check --live adopts
-    return runbook_check.main(_passthrough(args, {"--config": args.config, "--stack": args.stack}))
+    return runbook_check.main(_passthrough(args, {"--config": args.config, "--stack": args.stack,
+                                                  "--target": args.target}))
 
 
 def cmd_gameday(config: StackConfig, args: argparse.Namespace) -> int:
     from aarya_chaos import gameday
 
-    return gameday.main(_passthrough(args, {"--config": args.config}))
+    # with --target, the game day's pytest runs `--stack attach --target PROFILE`
+    return gameday.main(_passthrough(args, {"--config": args.config, "--target": args.target}))
 
 
 def _passthrough(args: argparse.Namespace, forwarded: Mapping[str, object]) -> list[str]:
@@ -164,7 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="TOML config (default: $AARYA_CONFIG or ./aarya-chaos.toml)")
     parser.add_argument("--stack", choices=DRIVERS, default=None,
-                        help="stack driver (default: the one that started the stack in the run dir, else local)")
+                        help="stack driver (default: the one that started the stack in the run dir, else local; "
+                             "with --target, attach)")
+    parser.add_argument("--target", type=Path, default=None, metavar="PROFILE",
+                        help="a target profile (TOML, docs/target-profiles.md): drive the team's platform it "
+                             f"describes ({', '.join(TARGET_COMMANDS)})")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("install", help="find or install the server binaries")
@@ -194,17 +287,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.rest = unknown + list(args.rest)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        check_target_usage(args.command, args.stack, args.target)
+    except ChaosError as exc:
+        return _error(exc)
     if args.command == "gate":  # reads only a summary: a broken stack config must not break the gate
         return cmd_gate(None, args)
     try:
-        config = load_config(args.config)
+        config, args.stack, args.target_profile = target_config(load_config(args.config), args.stack, args.target)
         return COMMANDS[args.command](config, args)
     except ChaosError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)  # one line, unwrapped
-        return 2
+        return _error(exc)
     except KeyboardInterrupt:
         err.print("interrupted; everything that had started was stopped")
         return 130
+
+
+def _error(exc: ChaosError) -> int:
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)  # one line, unwrapped
+    return 2
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`aarya-chaos gameday SCENARIO`: run one runbook scenario for the people in the room.
 
-    aarya-chaos gameday SCENARIO [--auto] [--users N] [--config TOML] [--list] [-- PYTEST OPTIONS...]
+    aarya-chaos gameday SCENARIO [--auto] [--users N] [--config TOML] [--target PROFILE] [--list] [-- PYTEST OPTIONS...]
 
 SCENARIO is a scenario test's name (`test_commerce_unavailable` or `commerce_unavailable`), a runbook id
 (`3.2`), a scenario's name as the runbook says it ("Commerce service unavailable"), or an unambiguous part
@@ -25,6 +25,8 @@ and the scenario, and still writes the incident report.
 
 The session starts its own stack, like `make chaos` does (`--config TOML` is pytest's `--stack-config`;
 without it, the defaults with the tests' own run dir); stop an `aarya-chaos up` on the same ports first.
+`--target PROFILE` (or `aarya-chaos --target PROFILE gameday ...`) runs it on a team's own platform: pytest
+gets `--stack attach --target PROFILE`, and the attach driver puts Toxiproxy on the profile's edges.
 Options after `--` go to pytest as they are, e.g. `-- --stack-config /tmp/x.toml --reports-dir /tmp/r`.
 Reports go to reports/gameday/<UTC time>/ unless `--reports-dir` says otherwise.
 
@@ -51,6 +53,7 @@ from rich.table import Table
 
 from aarya_chaos.natural import natural_key
 from stack import runs
+from stack.drivers.registry import TARGET_DRIVERS
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_DECLINED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 INTERACTIVE_TIMEOUT_S = 3600  # people talk: the scenario's hard limit (and the load's) is an hour
@@ -151,12 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auto", action="store_true", help="ask nothing: inject and recover on their own")
     parser.add_argument("--users", type=int, default=8, help="locust users of the load (default 8)")
     parser.add_argument("--config", type=Path, help="TOML config of the stack (pytest's --stack-config)")
+    parser.add_argument("--target", type=Path, metavar="PROFILE",
+                        help="a target profile: run on the team's platform it describes (pytest's --stack attach "
+                             "--target PROFILE)")
     parser.add_argument("--list", action="store_true", help="list the known scenarios and exit")
     return parser
 
 
 def pytest_arguments(target: KnownScenario, known: Sequence[KnownScenario], *, auto: bool, users: int,
-                     config: Path | None, extra: Sequence[str], reports_dir: Path) -> list[str]:
+                     config: Path | None, extra: Sequence[str], reports_dir: Path,
+                     profile: Path | None = None) -> list[str]:
     args = [str(target.file), "-k", k_expression(target, known), "-s", "-p", "aarya_chaos.gameday_plugin",
             "-q", "--no-header", "-rN", "-p", "no:cacheprovider", "--users", str(users),
             "--reports-dir", str(reports_dir)]
@@ -166,6 +173,8 @@ def pytest_arguments(target: KnownScenario, known: Sequence[KnownScenario], *, a
         args.append("--gameday-auto")
     if config is not None:
         args += ["--stack-config", str(config)]
+    if profile is not None:
+        args += ["--stack", TARGET_DRIVERS[0], "--target", str(profile)]
     return args + list(extra)
 
 
@@ -205,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     reports_dir = Path("reports") / "gameday" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     pytest_args = pytest_arguments(target, known, auto=args.auto, users=args.users, config=args.config,
-                                   extra=extra, reports_dir=reports_dir)
+                                   extra=extra, reports_dir=reports_dir, profile=args.target)
     os.environ.setdefault(runs.KIND_ENV, "gameday")  # the registry names its stack a game day's, not pytest's
     return run(target, pytest_args, console, err)
 

@@ -6,6 +6,11 @@
 
 Without --run, `down` and `heal` act on every dead run of the registry (stack/runs.py) and on the configured
 run directory; with it, on that run only. They say, run by run, what they found and what they did.
+
+With `aarya-chaos --target PROFILE`, the configured run is the attach driver's on the team's platform (made
+from the profile). A run of a target driver (attach: the run registers itself, its run.json names its
+profile) is healed by its driver alone: the team's Redis configuration and the reference gateway's
+deny-list are not the run's, and the driver touches only what carries the run's label.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from typing import Any
 
 from rich.console import Console
 
+from aarya_chaos.errors import ChaosError
 from stack import runs
 from stack.config import StackConfig
+from stack.drivers.base import StackDriver
 from stack.runs import RunEntry
+from stack.target.profile import TargetProfile
 
 console = Console(stderr=False, soft_wrap=True)  # a line per thing done, never wrapped
 err = Console(stderr=True, soft_wrap=True)
@@ -62,16 +70,17 @@ def cmd_runs(config: StackConfig, args: argparse.Namespace) -> int:
 def cmd_down(config: StackConfig, args: argparse.Namespace) -> int:
     from stack.reaper import reap_dead_runs
 
+    profile: TargetProfile | None = args.target_profile
     if args.run is not None:
-        return _down_one(config.model_copy(update={"run_dir": args.run.resolve()}), args.stack)
+        return _down_one(config.model_copy(update={"run_dir": args.run.resolve()}), args.stack, profile)
     code, said = 0, False
-    owner = _living_owner(config, args.stack)
+    owner = _living_owner(config, args.stack, profile)
     if owner is not None:
         code, said = _stop_owner(owner, f"the stack in {config.run_dir}"), True
     for report in reap_dead_runs():
         console.print(report.describe(), markup=False, highlight=False)
         said = True
-    if owner is None and (line := _stop_unregistered(config, args.stack)) is not None:
+    if owner is None and (line := _stop_unregistered(config, args.stack, profile)) is not None:
         console.print(line, markup=False, highlight=False)
         said = True
     if not said:
@@ -80,43 +89,59 @@ def cmd_down(config: StackConfig, args: argparse.Namespace) -> int:
     return code
 
 
-def _down_one(config: StackConfig, kind: str | None) -> int:
+def _down_one(config: StackConfig, kind: str | None, profile: TargetProfile | None) -> int:
     from stack.reaper import reap
 
     entry = runs.find(config.run_dir)
     if entry is not None and not entry.alive():
         console.print(reap(entry).describe(), markup=False, highlight=False)
         return 0
-    owner = _living_owner(config, kind)
+    owner = _living_owner(config, kind, profile)
     if owner is not None:
         return _stop_owner(owner, f"the stack in {config.run_dir}")
-    line = _stop_unregistered(config, kind)
+    line = _stop_unregistered(config, kind, profile)
     console.print(line or f"no stack recorded in {config.run_dir}; nothing to stop", markup=False, highlight=False)
     return 0
 
 
 def cmd_heal(config: StackConfig, args: argparse.Namespace) -> int:
-    from fixtures.leftovers import heal_leftovers, heal_orphans
+    from fixtures.leftovers import heal_orphans
 
+    profile: TargetProfile | None = args.target_profile
     if args.run is not None:
         run_dir = args.run.resolve()
         entry = runs.find(run_dir)
         target = entry.config if entry is not None else config.model_copy(update={"run_dir": run_dir})
-        _print_run(entry, target, heal_leftovers(target, entry.driver if entry is not None else args.stack))
+        _print_run(entry, target, _heal(target, entry.driver if entry is not None else args.stack, profile))
         return 0
     everything = runs.entries()
     targets = [e for e in everything if not e.alive()]
     if not any(e.run_id == runs.run_id_for(config.run_dir) for e in targets):
         own = runs.find(config.run_dir)
-        _print_run(own, config, heal_leftovers(config, own.driver if own is not None else args.stack))
+        _print_run(own, config, _heal(config, own.driver if own is not None else args.stack, profile))
     for entry in targets:
-        _print_run(entry, entry.config, heal_leftovers(entry.config, entry.driver))
+        _print_run(entry, entry.config, _heal(entry.config, entry.driver, None))
     orphans = heal_orphans([e for e in everything if e.alive()])
     if orphans:
         console.print("what no living run owns:")
         for line in orphans:
             console.print(f"  - {line}", markup=False, highlight=False)
     return 0
+
+
+def _heal(config: StackConfig, kind: str | None, profile: TargetProfile | None) -> list[str]:
+    """One run's leftovers cleared, a line per thing. A target driver's run (`profile`, else the one its
+    run.json names) by its driver alone; one that cannot be made (its profile gone) is a line saying why."""
+    from fixtures.leftovers import heal_leftovers
+    from stack.drivers.registry import TARGET_DRIVERS, driver_name
+
+    name = driver_name(config, kind)
+    if name not in TARGET_DRIVERS:
+        return heal_leftovers(config, name)
+    try:
+        return _make_driver(config, name, profile).heal_leftovers()
+    except ChaosError as exc:
+        return [f"{name}: not healed: {str(exc).splitlines()[0]}"]
 
 
 def _print_run(entry: RunEntry | None, config: StackConfig, lines: list[str]) -> None:
@@ -130,16 +155,21 @@ def _print_run(entry: RunEntry | None, config: StackConfig, lines: list[str]) ->
         console.print(f"  - {line}", markup=False, highlight=False)
 
 
-def _living_owner(config: StackConfig, kind: str | None) -> int | None:
+def _living_owner(config: StackConfig, kind: str | None, profile: TargetProfile | None) -> int | None:
     """The living process that owns the run dir: by the registry, else by its run.json (a stack from
     before the registry)."""
-    from stack.drivers.registry import make_driver
-
     entry = runs.find(config.run_dir)
     if entry is not None and entry.alive():
         return entry.owner.pid
-    owner: int | None = make_driver(config, kind, install=False).owner_pid()
-    return owner
+    return _make_driver(config, kind, profile).owner_pid()
+
+
+def _make_driver(config: StackConfig, kind: str | None, profile: TargetProfile | None) -> StackDriver:
+    """The driver of `config`'s run, made to look, not to start; a target driver from `profile` (None: from
+    the profile its run.json names)."""
+    from stack.drivers.registry import make_driver
+
+    return make_driver(config, kind, install=False, **({} if profile is None else {"profile": profile}))
 
 
 def _stop_owner(owner: int, what: str) -> int:
@@ -164,12 +194,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _stop_unregistered(config: StackConfig, kind: str | None) -> str | None:
+def _stop_unregistered(config: StackConfig, kind: str | None, profile: TargetProfile | None) -> str | None:
     """Stop a dead stack recorded only in its run dir's run.json (from before the registry); None when
     there is none."""
-    from stack.drivers.registry import driver_kind, driver_name, make_driver
+    from stack.drivers.registry import driver_kind, driver_name
 
-    driver = make_driver(config, kind, install=False)
+    driver = _make_driver(config, kind, profile)
     if driver.attach() is None:
         if not driver_kind(driver_name(config, kind)).leftovers_of_run(runs.run_id_for(config.run_dir)):
             return None

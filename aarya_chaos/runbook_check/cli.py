@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the stack's driver (default: the one that started the stack in the run dir)")
     parser.add_argument("--config", type=Path, help="TOML config of the stack (default: $AARYA_CONFIG or "
                                                      "./aarya-chaos.toml)")
+    parser.add_argument("--target", type=Path, metavar="PROFILE",
+                        help="a target profile: check against the team's platform it describes, as attached by "
+                             "`aarya-chaos --target PROFILE up` (the attach driver)")
     parser.add_argument("--all", action="store_true", help="also list shell commands with nothing to report")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
@@ -42,10 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True)
     from stack.config import load_config
 
+    from aarya_chaos.cli import check_target_usage, target_config
+
     try:
-        config = load_config(args.config)
+        check_target_usage("runbook-check", args.stack, args.target)
+        config, driver, _ = target_config(load_config(args.config), args.stack, args.target)
         mode: Literal["auto", "live", "static"] = "live" if args.live else "static" if args.dry_run else "auto"
-        report = check_runbook(args.runbook, mode, config, args.stack)
+        report = check_runbook(args.runbook, mode, config, driver)
     except ChaosError as exc:
         err.print(f"[red]runbook-check:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return EXIT_USAGE

@@ -1,4 +1,6 @@
-"""The live stack, through the driver that started it (local or docker): PostgreSQL, Redis, logs, a scratch Redis."""
+"""The live stack, through the driver that started it (local, docker, or attach on a team's platform, which
+adopts the run recorded in the run dir with the profile its run.json names): PostgreSQL, Redis, logs, a
+scratch Redis."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from aarya_chaos.errors import ChaosError
+from aarya_chaos.errors import CapabilityUnsupported, ChaosError
 from aarya_chaos.runbook_check.redis_grammar import RSpec, args_from_docs, reply_as_map
 from aarya_chaos.runbook_check.scratch import RedisLink, ScratchRedis
 
@@ -120,7 +122,10 @@ class LiveStack:
     def _access_log(self, lines: int) -> str:
         from stack.logtail import tail
 
-        path = self.driver.gateway_files().access_log
+        try:
+            path = self.driver.gateway_files().access_log
+        except CapabilityUnsupported:  # a team's gateway (attach): no access log the driver knows
+            return ""
         return tail(path, lines, max_bytes=ACCESS_LOG_BYTES) if path.exists() else ""
 
 
@@ -133,9 +138,12 @@ def scratch_redis_binary(config: StackConfig) -> str:
 
 def attach_live(config: StackConfig, driver_name: str | None = None) -> tuple[LiveStack | None, str]:
     """The running stack of `config` on the driver named (None: the one recorded in the run dir), or (None, why not)."""
-    from stack.drivers.registry import DEFAULT_DRIVER, make_driver, recorded_driver
+    from stack.drivers.registry import DEFAULT_DRIVER, TARGET_DRIVERS, make_driver, recorded_driver
 
-    name = driver_name or recorded_driver(config) or DEFAULT_DRIVER
+    recorded = recorded_driver(config)
+    name = driver_name or recorded or DEFAULT_DRIVER
+    if name in TARGET_DRIVERS and recorded != name:  # it is made from the run it adopts: there is none
+        return None, f"no {name} run recorded in {config.run_dir} (attach with `aarya-chaos --target PROFILE up`)"
     try:
         driver = make_driver(config, name, install=False)
     except ChaosError as exc:

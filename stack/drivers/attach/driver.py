@@ -42,6 +42,7 @@ from stack.drivers.common import live_owner, read_run_state, write_run_state
 from stack.drivers.docker.core import EngineUnavailable
 from stack.drivers.docker.engine import engine_reason
 from stack.redis_client import NO_RETRY
+from stack import runs
 from stack.runs import run_id_for
 from stack.target.profile import TargetProfile, redact
 from stack.target.stack_config import DEFAULT_TOXIPROXY_PORT, stack_config_of
@@ -122,6 +123,7 @@ class AttachDriver(AttachEvents):
             if missing:
                 raise StackError(f"project {self.project!r} has no container for {', '.join(missing)}; the attach "
                                  "driver starts nothing of the team's unless told to (suite_starts_platform)")
+        self._claim_run_dir()
         run_dir = self.config.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         _write(run_dir / PROXIES_FILE, override.proxies_json(), 0o644)  # host:port only; the proxy reads it
@@ -165,6 +167,7 @@ class AttachDriver(AttachEvents):
             (self.config.run_dir / "run.json").unlink(missing_ok=True)
             self.target.override_file.unlink(missing_ok=True)
             (self.config.run_dir / PROXIES_FILE).unlink(missing_ok=True)
+            runs.unregister(self.config)  # only this process's entry; a dead owner's is the reaper's to drop
 
     def down(self, *, volumes: bool = False) -> None:
         """`stop`. `volumes=True` changes nothing: the run creates no volume, and a team's is not the run's."""
@@ -315,12 +318,22 @@ class AttachDriver(AttachEvents):
         state = self.attach() or {}
         return [str(s) for s in state.get("rewired", [])]
 
+    def _claim_run_dir(self) -> None:
+        """Clear the runs whose owner died (as the other drivers do before they start), then record this run
+        in the machine's registry (stack/runs.py), so `aarya-chaos runs`, `down` and `heal` find it if this
+        process dies: StackAlreadyRunning when a living run owns the run dir or the same ports."""
+        from stack.reaper import reap_dead_runs  # it drives every kind of dead run: imported when used
+
+        for report in reap_dead_runs():
+            log.warning("cleared a dead run before attaching: %s", report.describe())
+        runs.register(self.config, DRIVER_NAME)
+
     def _save_state(self) -> None:
         write_run_state(self.config.run_dir / "run.json", {
             "driver": DRIVER_NAME, "run_id": self.run_id, "project": self.project,
-            "profile": str(self.profile.path), "override": str(self.target.override_file),
+            "profile": str(self.profile.path.resolve()), "override": str(self.target.override_file),
             "rewired": list(self.override.rewired_services() if self.override else ()),
-            "suite_starts_platform": self.suite_starts_platform})
+            "suite_starts_platform": self.suite_starts_platform, "api_port": self.config.toxiproxy.port})
 
 
 def _refuse(what: str) -> NoReturn:
