@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -235,3 +236,104 @@ def test_down_keeps_the_teams_volume_and_leaves_nothing_labelled(attached: Attac
     wait_until("pretix", "/healthcheck/ passing without the proxy", lambda: _health() == 200, timeout_s=READY_S)
     assert {c.labels.get("com.docker.compose.service") for c in attached.client.containers.list(
         filters={"label": f"com.docker.compose.project={attached.project}"})} == {"pretix", "postgres", "redis"}
+
+
+# -- the command line: aarya-chaos --target PROFILE up / status / heal / runs / down (after the driver's own
+# detach above, on the same project: pretix is up again without the proxy) --------------------------------
+
+CLI_API_PORT = 26175
+
+
+def _cli_env(attached: Attached, tmp: Path) -> dict[str, str]:
+    """The team file's variables (ports, image, project: the attach commands interpolate it as the team
+    does), the store's DSN, and a run dir, config and registry of the test's own."""
+    config = tmp / "aarya-chaos.toml"
+    config.write_text(f'run_dir = "{tmp / "run"}"\n\n[toxiproxy]\nport = {CLI_API_PORT}\n')
+    env = {**attached.env, "AARYA_CONFIG": str(config), "AARYA_RUNS_DIR": str(tmp / "runs"),
+           "PRETIX_PG_DSN": f"postgresql://pretix:pretix@127.0.0.1:{PORTS['PRETIX_PORT_POSTGRES']}/pretix"}
+    env.pop("AARYA_RUN_DIR", None)
+    env.pop("AARYA_CHAOS_OWNER", None)
+    return env
+
+
+def _cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "aarya_chaos.cli", *args], env=env, cwd=tmp, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def _cli_up(env: dict[str, str], tmp: Path, profile: Path) -> subprocess.Popen[str]:
+    """`aarya-chaos --target PROFILE up` in the background, once it says the stack is ready (attached: the
+    proxy up, the rewired clients recreated and ready)."""
+    log = tmp / "up.log"
+    with log.open("w") as out:
+        up = subprocess.Popen([sys.executable, "-m", "aarya_chaos.cli", "--target", str(profile), "up"], env=env,
+                              cwd=tmp, stdout=out, stderr=subprocess.STDOUT, text=True)
+    wait_until("aarya-chaos up --target", "stack ready",
+               lambda: up.poll() is not None or "stack ready" in log.read_text(), timeout_s=READY_S)
+    assert up.poll() is None, log.read_text()[-3000:]
+    return up
+
+
+def _detached(attached: Attached, run_id: str) -> None:
+    env = _env_of(attached, "pretix")
+    assert env["PG_ADDRESS"] == "postgres:5432" and env["PRETIX_REDIS_LOCATION"] == "redis://redis:6379/0"
+    assert attached.client.containers.list(all=True, filters={"label": f"io.aarya-chaos.run={run_id}"}) == []
+    assert {c.labels.get("com.docker.compose.service") for c in attached.client.containers.list(
+        all=True, filters={"label": f"com.docker.compose.project={attached.project}"})} == {"pretix", "postgres", "redis"}
+
+
+def test_the_command_line_attaches_reports_and_detaches(attached: Attached, tmp_path: Path) -> None:
+    from stack.runs import run_id_for
+
+    profile = tmp_path / "pretix-cli.toml"  # the test's project and its containers' names
+    profile.write_text(_profile(tmp_path).read_text().replace("aarya-second-platform", attached.project))
+    env, run_id = _cli_env(attached, tmp_path), run_id_for(tmp_path / "run")
+    wait_until("pretix", "/healthcheck/ passing", lambda: _health() == 200, timeout_s=READY_S)
+    started = time.monotonic()
+    up = _cli_up(env, tmp_path, profile)
+    TIMINGS["cli_up_to_ready_s"] = time.monotonic() - started
+    try:
+        assert _env_of(attached, "pretix")["PG_ADDRESS"] == "aarya-toxiproxy:21000"
+        status = _cli(env, tmp_path, "--target", str(profile), "status")
+        assert status.returncode == 0 and "toxiproxy" in status.stdout and "pretix" in status.stdout, status.stdout
+        # --run: only this run (without it, heal also clears cgroups and mounts no run of ITS registry owns)
+        heal = _cli(env, tmp_path, "--target", str(profile), "heal", "--run", str(tmp_path / "run"))
+        assert heal.returncode == 0 and "attach: every proxy enabled, every toxic removed" in heal.stdout, heal.stdout
+        listed = _cli(env, tmp_path, "runs").stdout
+        assert any(line.startswith("running") and " attach " in line and str(tmp_path / "run") in line
+                   for line in listed.splitlines()), listed
+        started = time.monotonic()
+        down = _cli(env, tmp_path, "--target", str(profile), "down")
+        TIMINGS["cli_down_s"] = time.monotonic() - started
+        assert down.returncode == 0 and f"stopped the stack in {tmp_path / 'run'}" in down.stdout, down.stdout
+        assert up.wait(timeout=30) == 0
+    finally:
+        if up.poll() is None:
+            up.terminate()
+            up.wait(timeout=60)
+    _detached(attached, run_id)
+    assert _cli(env, tmp_path, "runs").stdout.startswith("no runs recorded")
+
+
+def test_a_crashed_command_line_run_is_found_and_detached_by_down(attached: Attached, tmp_path: Path) -> None:
+    """`up --target` killed with SIGKILL: `runs` lists it dead, `down` without --target detaches it (the
+    driver from the profile its run.json names), and nothing of the team's is removed."""
+    from stack.runs import run_id_for
+
+    profile = tmp_path / "pretix-cli.toml"
+    profile.write_text(_profile(tmp_path).read_text().replace("aarya-second-platform", attached.project))
+    env, run_id = _cli_env(attached, tmp_path), run_id_for(tmp_path / "run")
+    wait_until("pretix", "/healthcheck/ passing", lambda: _health() == 200, timeout_s=READY_S)
+    up = _cli_up(env, tmp_path, profile)
+    up.kill()
+    up.wait(timeout=30)
+    listed = _cli(env, tmp_path, "runs").stdout
+    assert any(line.startswith("dead") and " attach " in line for line in listed.splitlines()), listed
+    started = time.monotonic()
+    down = _cli(env, tmp_path, "down")
+    TIMINGS["cli_down_after_crash_s"] = time.monotonic() - started
+    assert down.returncode == 0 and f"attach: detached run {run_id} from project {attached.project}" in down.stdout, \
+        down.stdout + down.stderr
+    _detached(attached, run_id)
+    assert _cli(env, tmp_path, "runs").stdout.startswith("no runs recorded")
+    wait_until("pretix", "/healthcheck/ passing without the proxy", lambda: _health() == 200, timeout_s=READY_S)
