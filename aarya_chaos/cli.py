@@ -110,18 +110,6 @@ def target_config(config: StackConfig, stack: str | None,
     return mapped, stack or TARGET_DRIVERS[0], profile
 
 
-def check_target_live(profile: TargetProfile) -> None:
-    """The profile's preflight, read-only, before anything of the team's is touched (as the pytest plugin's
-    check_target_live with containers=True, before_start=True): every error at once; the health URLs are
-    not asked before attaching."""
-    from stack.target.preflight import errors, run_preflight
-
-    problems = [f for f in errors(run_preflight(profile, containers=True)) if f.check != "health"]
-    if problems:
-        raise ConfigError(f"the target profile {profile.path} does not match the platform:\n"
-                          + "\n".join(str(p) for p in problems))
-
-
 def cmd_install(config: StackConfig, args: argparse.Namespace) -> int:
     from stack.binaries import find_binaries
 
@@ -140,7 +128,9 @@ def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
         if args.fresh:
             raise ConfigError("--fresh wipes the run directory of a stack the suite starts; with --target "
                               "nothing of the team's is wiped: leave --fresh out")
-        check_target_live(profile)
+        from stack.target.preflight import require_platform_matches
+
+        require_platform_matches(profile, containers=True, before_start=True)  # before anything is touched
     signal.signal(signal.SIGTERM, terminate)
     runs.set_kind("up")
     driver = _driver(config, args.stack, fresh=args.fresh, profile=profile)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from aarya_chaos.errors import ConfigError
 from stack.target.profile import MissingSecret, Store, TargetProfile
 
 TIMEOUT_S = 2.0
@@ -273,3 +274,15 @@ def run_preflight(profile: TargetProfile, environ: Mapping[str, str] | None = No
         findings += no_engine if lookups is None else check_containers(profile, *lookups)
     findings += check_health(profile, http_status)
     return findings
+
+
+def require_platform_matches(profile: TargetProfile, *, containers: bool, before_start: bool = False) -> None:
+    """The preflight, read-only, before anything is injected: a ConfigError listing every problem at once.
+    `containers`: look the team's containers up (the suite's own drivers run the platform themselves).
+    `before_start`: the attach driver has not started yet, so the health URLs are not asked (they are once
+    it has)."""
+    problems = [f for f in errors(run_preflight(profile, containers=containers))
+                if not (before_start and f.check == "health")]
+    if problems:
+        raise ConfigError(f"the target profile {profile.path} does not match the platform:\n"
+                          + "\n".join(str(p) for p in problems))
