@@ -127,3 +127,54 @@ def test_stop_is_idempotent_and_the_context_manager_stops_on_error(stack: LocalD
     assert run.stop() is first and run.stop(timeout_s=0) is first
     assert first.requests > 0 and "json" in first.artifacts  # SIGTERM: locust still wrote its summary
     assert all(op.end is not None for op in _ops(first))
+
+
+def test_every_service_exports_prometheus_metrics_on_its_own_port(stack: LocalDriver) -> None:
+    """GET /metrics on each service's own port (not through the gateway, which answers 404 there): the
+    request, pool, breaker, Redis and stream families with the service's label; a request through the
+    gateway lands in the counter of the service that served it (commerce's /products)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+        response = httpx.get(f"{url}/metrics", timeout=5)
+        assert response.status_code == 200, (url, response.status_code, response.text[:300])
+        families: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                families.setdefault(sample.name, []).append((sample.labels, sample.value))
+        return families
+
+    def products_served(families: dict[str, list[tuple[dict[str, str], float]]]) -> float:
+        return sum(v for labels, v in families.get("aarya_http_requests_total", [])
+                   if labels.get("route") == "/products" and labels.get("method") == "GET"
+                   and labels.get("status") == "2xx")
+
+    endpoints = stack.endpoints()
+    assert httpx.get(f"{stack.config.gateway_url}/metrics", timeout=5).status_code == 404  # not public
+    for name, service in stack.config.services.items():
+        url = endpoints[name]
+        httpx.get(f"{url}/health", timeout=5)
+        families = scrape(url)
+        expected = {"aarya_http_requests_total", "aarya_http_request_duration_seconds_bucket"}
+        if "postgres" in service.depends_on:
+            expected |= {"aarya_db_pool_size", "aarya_db_pool_in_use", "aarya_db_pool_waiting"}
+        if "redis" in service.depends_on:
+            expected |= {"aarya_breaker_state", "aarya_redis_evicted_keys_total"}
+        if name == "content_services":
+            expected |= {"aarya_stream_length"}
+        assert expected <= set(families), (name, sorted(expected - set(families)))
+        for family in expected:
+            assert all(labels.get("service") == name for labels, _ in families[family]), (name, family)
+        health = [labels for labels, _ in families["aarya_http_requests_total"] if labels["route"] == "/health"]
+        assert health and all(labels["status"] == "2xx" for labels in health), (name, health)
+        assert not families.get("aarya_metrics_scrape_errors_total"), (name, families.get(
+            "aarya_metrics_scrape_errors_total"))
+        if "redis" in service.depends_on:
+            assert [labels["breaker"] for labels, _ in families["aarya_breaker_state"]] == ["redis"], name
+
+    before = products_served(scrape(endpoints["commerce"]))
+    for _ in range(3):
+        assert httpx.get(f"{stack.config.gateway_url}/api/v1/products", timeout=5).status_code == 200
+    assert products_served(scrape(endpoints["commerce"])) == before + 3
+    assert products_served(scrape(endpoints["search_recommendation"])) == 0

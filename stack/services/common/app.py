@@ -20,6 +20,7 @@ from .db import Database
 from .errors import DependencyUnavailable, ServiceError
 from .http import ServiceClient
 from .logs import configure_logging
+from .metrics import install_metrics
 from .settings import ServiceSettings
 
 
@@ -110,6 +111,7 @@ def create_app(
     _add_health_routes(app, dependencies)
     if settings.release_error_rate > 0:
         _add_bad_release_middleware(app, settings.release_error_rate)
+    install_metrics(app, dependencies)  # last: its middleware is outermost, so it counts the injected 500s too
     return app
 
 
@@ -156,11 +158,11 @@ def _add_bad_release_middleware(app: FastAPI, error_rate: float) -> None:
     """A deliberately broken release (scenario 8.1): fails a share of API requests, never /health. A read
     fails before its handler; a write after it (the build's answer step crashes once the work is done),
     so the order exists and the client is told 500: its outcome is unknown, and its retry must not be a
-    second order."""
+    second order. /metrics is spared like /health: the release is broken, its instrumentation is not."""
 
     @app.middleware("http")
     async def fail_some(request: Request, call_next: Callable[[Request], object]) -> Response:
-        if not request.url.path.startswith("/health") and random.random() < error_rate:
+        if not request.url.path.startswith(("/health", "/metrics")) and random.random() < error_rate:
             if request.method != "GET":
                 await call_next(request)  # type: ignore[misc]
             return JSONResponse({"error": "bad_release", "detail": "injected defect"}, status_code=500)

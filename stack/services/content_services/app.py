@@ -16,8 +16,9 @@ from fastapi import Request
 from pydantic import BaseModel, Field
 
 from stack.services.common.app import Dependencies, create_app, deps
+from stack.services.common.metrics import add_streams
 
-from .worker import ContentSettings, Worker, group_lag
+from .worker import GROUP, ContentSettings, Worker, group_lag
 
 settings = ContentSettings()  # read from the environment
 
@@ -31,6 +32,7 @@ def _start(dependencies: Dependencies) -> None:
 
 
 app = create_app(settings, on_start=_start)
+add_streams(app, group_lag, GROUP)  # /metrics: stream length, group lag and pending
 
 
 def _worker(request: Request) -> Worker:
