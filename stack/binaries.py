@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,24 +152,53 @@ class _no_service_autostart:
 
 
 def _go_install_toxiproxy(tools_dir: Path) -> None:
-    go = _which("go", Path("/usr/local/go/bin/go"))
+    go_install(TOXIPROXY_MODULE, TOXIPROXY_VERSION, tools_dir, "toxiproxy-server", go_needed=" >= 1.23",
+               how=how_to_install(["toxiproxy"], tools_dir))
+
+
+def find_go() -> Path | None:
+    """The machine's Go toolchain: `go` on PATH, else /usr/local/go/bin/go."""
+    return _which("go", Path("/usr/local/go/bin/go"))
+
+
+def go_install_command(module: str, version: str, tools_dir: Path, *, build_flags: Sequence[str] = (),
+                       env: Mapping[str, str] | None = None) -> str:
+    """The shell line that builds `module@version` into tools_dir (as go_install does, minus the rename)."""
+    variables = [f"GOBIN={shlex.quote(str(tools_dir))}"] + [f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()]
+    return " ".join(variables) + " " + shlex.join(["go", "install", *build_flags, f"{module}@{version}"])
+
+
+def go_install(module: str, version: str, tools_dir: Path, binary_name: str, *,
+               build_flags: Sequence[str] = (), env: Mapping[str, str] | None = None,
+               go_needed: str = "", how: str | None = None, timeout_s: float = INSTALL_TIMEOUT_S) -> Path:
+    """Build `module@version` with the machine's Go and put it at tools_dir/binary_name; return that path.
+
+    GOBIN is a temporary directory (the binary is then moved), so a half-built binary never lands in
+    tools_dir. Go's own GOMODCACHE and GOCACHE are used (from the environment or `go env`), so a second
+    build of the same or a related module is warm. `env` adds variables (CGO_ENABLED=0, say); `build_flags`
+    go between `go install` and the package. Without Go, MissingBinary says what to run (`how`, by default
+    the plain `GOBIN=<tools_dir> go install ...` line).
+    """
+    go = find_go()
     if go is None:
+        command = how or "  " + go_install_command(module, version, tools_dir, build_flags=build_flags, env=env)
         raise MissingBinary(
-            "missing toxiproxy-server and no Go toolchain to build it. Install Go >= 1.23, then run:\n"
-            + how_to_install(["toxiproxy"], tools_dir)
+            f"missing {binary_name} and no Go toolchain to build it. Install Go{go_needed}, then run:\n{command}"
         )
     tools_dir.mkdir(parents=True, exist_ok=True)
-    log.warning("building the Toxiproxy server %s with %s", TOXIPROXY_VERSION, go)
+    log.warning("building %s@%s with %s", module, version, go)
     with tempfile.TemporaryDirectory() as gobin:
-        _run([str(go), "install", f"{TOXIPROXY_MODULE}@{TOXIPROXY_VERSION}"], {**os.environ, "GOBIN": gobin})
-        shutil.move(str(Path(gobin) / "server"), tools_dir / "toxiproxy-server")
+        _run([str(go), "install", *build_flags, f"{module}@{version}"], {**os.environ, **(env or {}), "GOBIN": gobin},
+             timeout_s=timeout_s)
+        shutil.move(str(Path(gobin) / module.rstrip("/").rsplit("/", 1)[1]), tools_dir / binary_name)
+    return tools_dir / binary_name
 
 
-def _run(command: list[str], env: dict[str, str]) -> None:
+def _run(command: list[str], env: dict[str, str], *, timeout_s: float = INSTALL_TIMEOUT_S) -> None:
     try:
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
-        raise MissingBinary(f"`{' '.join(command)}` did not finish in {INSTALL_TIMEOUT_S}s") from exc
+        raise MissingBinary(f"`{' '.join(command)}` did not finish in {timeout_s:.0f}s") from exc
     if result.returncode != 0:
         raise MissingBinary(
             f"`{' '.join(command)}` failed with exit {result.returncode}:\n{result.stderr[-3000:]}"
