@@ -1,15 +1,12 @@
-"""The docker driver's core: the run's containers by name and label, their state and readiness, logs,
-`docker exec`, the event list and run.json. The capabilities (events.py, limits.py, network.py,
+"""The docker driver's core: the run's containers by name and label, their addresses and readiness probes,
+run.json and `docker compose`; state, logs, `docker exec`, the container actions and the event list are
+ContainerOps' (stack/drivers/container_ops.py). The capabilities (events.py, limits.py, network.py,
 instances.py) and the driver (driver.py) build on it."""
 
 from __future__ import annotations
 
 import logging
-import re
-import signal
 import subprocess
-import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,15 +15,14 @@ import httpx
 import psutil
 import psycopg
 import redis
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import DockerException, NotFound
 
-from aarya_chaos.errors import ConfigError, DriverUnavailable, StackError
+from aarya_chaos.errors import DriverUnavailable, StackError
 from stack.config import StackConfig
-from stack.drivers.base import ComponentStatus, ProcessEvent
 from stack.drivers.common import StackContext, live_owner, read_run_state, write_run_state
+from stack.drivers.container_ops import ContainerOps, describe_state
 from stack.redis_client import NO_RETRY
 from stack.toxiproxy import ToxiproxyClient
-from stack.waits import wait_until
 
 from .engine import docker_client
 from .runfiles import COMPOSE_FILE, REPO_DIR, RUN_LABEL, RunFiles, component_names, container_name, run_id_for
@@ -37,9 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aarya.docker.driver")
 
 PROBE_TIMEOUT_S = 2.0
-EXEC_TIMEOUT_S = 5
 COMPOSE_TIMEOUT_S = 600
-STOP_TIMEOUT_S = 15
 #: What `release_memory_limit` sets: Docker cannot unset a limit on a running container, so "no limit"
 #: is a limit above the machine's memory.
 UNLIMITED_BYTES = psutil.virtual_memory().total * 2
@@ -49,9 +43,12 @@ class EngineUnavailable(DriverUnavailable):
     """No usable Docker engine or Compose v2 here; the message says why (tests skip with it)."""
 
 
-class DockerCore(StackContext):
+class DockerCore(ContainerOps, StackContext):
+    _log = log
+
     def __init__(self, config: StackConfig, *, fresh: bool = False, install: bool = True, build: bool = True,
                  restart_policy: str = "no") -> None:
+        super().__init__()
         self.config = config
         self.fresh = fresh
         self.install = install
@@ -61,12 +58,6 @@ class DockerCore(StackContext):
         self.files = RunFiles(config, images={}, restart_policy=restart_policy)
         self._names = component_names(config)
         self._client: docker.DockerClient | None = None
-        self._events: list[ProcessEvent] = []
-        self._lock = threading.Lock()
-        self._expected_down: set[str] = set()
-        self._monitor: threading.Thread | None = None
-        self._monitor_stop = threading.Event()
-        self._stream: Any = None
         self._limits: dict[str, DockerMemoryLimit] = {}
         self._tmpfs: dict[str, tuple[str, int]] = {}
         self._releases: dict[str, str] = {}
@@ -83,13 +74,6 @@ class DockerCore(StackContext):
                 raise EngineUnavailable(f"the Docker engine does not answer: {exc}") from exc
         return self._client
 
-    def component_names(self) -> list[str]:
-        return list(self._names)
-
-    def _check_name(self, name: str) -> None:
-        if name not in self._names:
-            raise ConfigError(f"unknown component {name!r}; known: {', '.join(self._names)}")
-
     def _container(self, name: str) -> Any:
         """The component's container, only when it carries this run's label."""
         self._check_name(name)
@@ -104,14 +88,6 @@ class DockerCore(StackContext):
                              f"(it has {labels.get(RUN_LABEL)!r}); the driver does not touch it")
         return container
 
-    def _state(self, name: str) -> dict[str, Any] | None:
-        try:
-            container = self._container(name)
-        except StackError:
-            return None
-        state: dict[str, Any] = container.attrs.get("State") or {}
-        return state
-
     def endpoints(self) -> Mapping[str, str]:
         cfg = self.config
         result = {"postgres": f"{cfg.host}:{cfg.postgres.port}", "redis": f"{cfg.host}:{cfg.redis.port}",
@@ -119,23 +95,6 @@ class DockerCore(StackContext):
         result.update({name: cfg.url(svc.port) for name, svc in cfg.services.items()})
         result["api_gateway"] = cfg.gateway_url
         return {name: result[name] for name in self._names}
-
-    def status(self, probe: bool = False) -> list[ComponentStatus]:
-        result = []
-        endpoints = self.endpoints()
-        for name in self._names:
-            state = self._state(name)
-            running = bool(state and state.get("Running"))
-            pid = int(state["Pid"]) if running and state and state.get("Pid") else None
-            detail = _describe_state(state)
-            ready: bool | None = None
-            if probe and running:
-                try:
-                    ready = bool(self._probe(name)())
-                except Exception as exc:  # a status report shows failures, it never raises
-                    ready, detail = False, f"{detail}; {type(exc).__name__}: {exc}"[:200]
-            result.append(ComponentStatus(name, running, pid, endpoints[name], ready, detail))
-        return result
 
     def _probe(self, name: str) -> Callable[[], object]:
         cfg = self.config
@@ -166,44 +125,6 @@ class DockerCore(StackContext):
                 raise StackError(f"{url} answered {response.status_code}: {response.text[:300]}")
             return True
         return http
-
-    def wait_ready(self, name: str, timeout_s: float | None = None) -> None:
-        def still_alive() -> str | None:
-            state = self._state(name)
-            if state is None:
-                return f"{name} has no container"
-            return None if state.get("Running") else f"{name} is not running ({_describe_state(state)})"
-
-        wait_until(name, self.endpoints()[name], self._probe(name),
-                   timeout_s=timeout_s if timeout_s is not None else self.config.ready_timeout_s,
-                   log_tail=lambda: self.logs(name, 40), still_alive=still_alive)
-
-    def logs(self, name: str, lines: int = 100) -> str:
-        try:
-            data: bytes = self._container(name).logs(stdout=True, stderr=True, tail=lines)
-        except StackError as exc:
-            return f"(no logs: {exc})"
-        return data.decode("utf-8", errors="replace")
-
-    def grep_logs(self, name: str, pattern: str, lines: int = 1000) -> list[str]:
-        regex = re.compile(pattern, re.IGNORECASE)
-        return [line for line in self.logs(name, lines).splitlines() if regex.search(line)]
-
-    def exec(self, name: str, command: list[str], *, user: str = "", timeout_s: int = EXEC_TIMEOUT_S) -> tuple[int, str]:
-        """Run a command in the component's container: (exit code, stdout+stderr). A container that is not
-        running gives exit 125 and the reason, as `docker exec` would."""
-        try:
-            container = self._container(name)
-        except StackError as exc:
-            return 125, str(exc)
-        if container.status != "running":
-            return 125, f"container {container.name} is {container.status}"
-        try:
-            code, output = container.exec_run(["timeout", str(timeout_s), *command], user=user, demux=False)
-        except APIError as exc:
-            return 125, f"docker exec in {container.name} failed: {exc.explanation or exc}"
-        text = (output or b"").decode("utf-8", errors="replace")
-        return int(code if code is not None else 125), text
 
     def _save_state(self) -> None:
         write_run_state(self.files.state_file, {
@@ -237,37 +158,5 @@ class DockerCore(StackContext):
                              f"{result.stderr[-2000:]}")
         return result
 
-    def events(self) -> list[ProcessEvent]:
-        with self._lock:
-            return list(self._events)
 
-    def _record(self, component: str, kind: str, exit_code: int | None = None, detail: str = "",
-                wall: float | None = None) -> None:
-        now_wall, now_mono = time.time(), time.monotonic()
-        wall = now_wall if wall is None else wall
-        event = ProcessEvent(wall, now_mono - max(0.0, now_wall - wall), component, kind, exit_code, detail)
-        with self._lock:
-            self._events.append(event)
-        log.info("%s %s%s", component, kind, f" (exit {exit_code})" if exit_code is not None else "")
-
-
-def _describe_exit(code: int) -> str:
-    if code > 128:
-        try:
-            return f"killed by {signal.Signals(code - 128).name}"
-        except ValueError:
-            pass
-    return f"exit {code}"
-
-
-
-def _describe_state(state: Mapping[str, Any] | None) -> str:
-    if not state:
-        return "no container"
-    status = str(state.get("Status", "?"))
-    if state.get("Running"):
-        health = (state.get("Health") or {}).get("Status")
-        return f"{status}{f', {health}' if health else ''}"
-    text = f"{status}, exit {state.get('ExitCode')}"
-    return text + (", OOMKilled" if state.get("OOMKilled") else "")
-
+_describe_state = describe_state  # the name stack/drivers/docker/scaling.py imports

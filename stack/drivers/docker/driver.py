@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path, PurePosixPath
@@ -44,11 +43,12 @@ from aarya_chaos.errors import ConfigError, FaultError, StackAlreadyRunning, Sta
 from stack import runs
 from stack.drivers.base import GatewayFiles, OutsideClient, PostgresFiles
 from stack.drivers.common import check_ports_free, live_owner
+from stack.drivers.container_ops import STOP_TIMEOUT_S
 from stack.redis_client import NO_RETRY
 from stack.toxiproxy import ToxiproxyClient
 
 from .cleanup import remove_labelled
-from .core import STOP_TIMEOUT_S, UNLIMITED_BYTES, EngineUnavailable, log
+from .core import UNLIMITED_BYTES, EngineUnavailable, log
 from .engine import engine_reason, ensure_all
 from .events import DockerEvents
 from .images import build_images, image_tags
@@ -155,55 +155,17 @@ class DockerDriver(DockerEvents, DockerLimits, DockerInstances):
     def start_component(self, name: str) -> None:
         if name in self._limits:
             self.release_memory_limit(name)  # a restarted process is no longer under the limit
-        container = self._container(name)
-        self._expected_down.discard(name)
-        if container.status not in ("running", "paused"):
-            container.start()
-        self.wait_ready(name)
+        super().start_component(name)
         self._save_state()
 
     def stop_component(self, name: str) -> None:
-        container = self._container(name)
-        self._expected_down.add(name)
-        if container.status == "paused":
-            container.unpause()
-        container.stop(timeout=STOP_TIMEOUT_S)
-        container.reload()
-        self._record(name, "stopped", int(container.attrs["State"].get("ExitCode", 0)))
+        super().stop_component(name)
         self._save_state()
-
-    def restart(self, name: str) -> None:
-        """Stop if running, start, wait until ready (also lifts a memory limit set by limit_memory)."""
-        if self._container(name).status in ("running", "paused", "restarting"):
-            self.stop_component(name)
-        self.start_component(name)
 
     def adopt_postgres(self) -> None:
         """After stack/scripts/recover (PG_CONTROL=docker: `docker stop` / `docker start` of our own
         container) nothing needs taking back: wait until it is ready."""
         self.wait_ready("postgres")
-
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """`docker kill --signal`: the container's main process gets the signal (SIGKILL: exit 137)."""
-        container = self._container(name)
-        self._record(name, "signalled", detail=signal.Signals(sig).name)  # before: the exit follows at once
-        container.kill(signal=int(sig))
-
-    def pause(self, name: str) -> None:
-        """`docker pause`: the cgroup freezer stops every process of the container."""
-        self._container(name).pause()
-        self._record(name, "paused")
-
-    def resume(self, name: str) -> None:
-        self._container(name).unpause()
-        self._record(name, "resumed")
-
-    def is_paused(self, name: str) -> bool:
-        state = self._state(name)
-        return bool(state and state.get("Paused"))
-
-    def pause_state(self, name: str) -> str | None:
-        return "paused (cgroup freezer)" if self.is_paused(name) else None
 
     def pg_isready(self) -> tuple[int, str]:
         """The runbook's `docker exec aarya_postgres pg_isready -U postgres` (over TCP in the container)."""
