@@ -88,7 +88,8 @@ def up() -> None:
 
 
 def down() -> None:
-    env = {"PRETIX_PROJECT": PROJECT}
+    # the compose file refuses to interpolate without a token, even to take the project down
+    env = {"PRETIX_PROJECT": PROJECT, "AARYA_API_TOKEN": os.environ.get("AARYA_API_TOKEN", "not-needed-to-stop")}
     compose("down", "-v", "--remove-orphans", env=env)  # the example's own project: its volumes go too
 
 
