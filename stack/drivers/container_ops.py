@@ -238,9 +238,13 @@ class EventMonitor:
         self._stop = threading.Event()
         self._stream: Any = None
         self._thread: threading.Thread | None = None
+        # every event handled, across reconnects: a reconnect asks from the last event's whole second
+        # (`since` is in seconds), so the stream replays that event too
+        self._seen: set[tuple[str, str, int]] = set()
 
     def start(self) -> None:
         self._stop.clear()
+        self._seen.clear()
         since = int(time.time()) - 1
         self._thread = threading.Thread(target=self._watch, args=(since,), name=self.thread_name, daemon=True)
         self._thread.start()
@@ -276,8 +280,9 @@ class EventMonitor:
             client.close()
 
     def _events_from(self, stream: Any, after: float) -> Iterator[float]:
-        """Each event's wall time once handled; what a reconnect replays (before `after`, or seen) is skipped."""
-        seen: set[tuple[str, str, int]] = set()
+        """Each event's wall time once handled; what a reconnect replays (before `after`, or already handled
+        in this or an earlier stream) is skipped."""
+        seen = self._seen
         for raw in stream:
             if self._stop.is_set():
                 return

@@ -165,6 +165,9 @@ def test_the_monitor_skips_what_a_reconnect_replays() -> None:
               raw("start", 10_000_000_000, "b"), raw("die", 11_000_000_000)]
     assert list(monitor._events_from(stream, 10.0)) == [10.0, 10.0, 11.0]
     assert seen == [("start", 10.0), ("start", 10.0), ("die", 11.0)]
+    # the stream cut and reopened from second 11: the die at 11.0 it replays was handled already
+    assert list(monitor._events_from([raw("die", 11_000_000_000), raw("start", 12_000_000_000)], 11.0)) == [12.0]
+    assert seen[-2:] == [("die", 11.0), ("start", 12.0)]
 
 
 def test_describe_state_and_exit() -> None:
