@@ -72,12 +72,7 @@ def _driver(config: StackConfig, kind: str | None, *, fresh: bool = False, insta
     With a target profile, the target driver made from it."""
     from stack.drivers.registry import make_driver
 
-    return make_driver(config, kind, fresh=fresh, install=install, **profile_option(profile))
-
-
-def profile_option(profile: TargetProfile | None) -> dict[str, TargetProfile]:
-    """`profile=` for make_driver when there is a profile (only the target drivers take one)."""
-    return {} if profile is None else {"profile": profile}
+    return make_driver(config, kind, fresh=fresh, install=install, profile=profile)
 
 
 def check_target_usage(command: str, stack: str | None, target: Path | None) -> None:

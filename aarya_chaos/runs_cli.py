@@ -169,7 +169,7 @@ def _make_driver(config: StackConfig, kind: str | None, profile: TargetProfile |
     the profile its run.json names)."""
     from stack.drivers.registry import make_driver
 
-    return make_driver(config, kind, install=False, **({} if profile is None else {"profile": profile}))
+    return make_driver(config, kind, install=False, profile=profile)
 
 
 def _stop_owner(owner: int, what: str) -> int:

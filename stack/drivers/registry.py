@@ -10,12 +10,15 @@ Adding a driver: its package under stack/drivers/ (a `KIND: DriverKind` in its `
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aarya_chaos.errors import ConfigError
 from stack.config import StackConfig
 from stack.drivers.base import DriverKind, StackDriver
 from stack.drivers.common import read_run_state
+
+if TYPE_CHECKING:
+    from stack.target.profile import TargetProfile
 
 _PACKAGES = {
     "local": "stack.drivers.local.kind",
@@ -46,6 +49,10 @@ def driver_name(config: StackConfig, name: str | None = None) -> str:
     return name or recorded_driver(config) or DEFAULT_DRIVER
 
 
-def make_driver(config: StackConfig, name: str | None = None, **options: Any) -> StackDriver:
-    """The driver `name` (None: the one recorded in the run dir, else the default) for `config`."""
+def make_driver(config: StackConfig, name: str | None = None, *, profile: TargetProfile | None = None,
+                **options: Any) -> StackDriver:
+    """The driver `name` (None: the one recorded in the run dir, else the default) for `config`. `profile`
+    goes only to a target driver's `create`, and only when given (the suite's own drivers take none)."""
+    if profile is not None:
+        options["profile"] = profile
     return driver_kind(driver_name(config, name)).create(config, **options)
