@@ -90,8 +90,10 @@ class Made:
         self.driver: FakeDriver | None = None
         self.attached = attached
 
-    def __call__(self, config: StackConfig, name: str | None = None, **options: Any) -> FakeDriver:
-        self.calls.append((name, options))
+    def __call__(self, config: StackConfig, name: str | None = None, *, profile: Any = None,
+                 **options: Any) -> FakeDriver:
+        # what the kind's create gets: make_driver passes profile= only when one is given
+        self.calls.append((name, options if profile is None else {**options, "profile": profile}))
         self.driver = FakeDriver(config, attached=self.attached)
         return self.driver
 
