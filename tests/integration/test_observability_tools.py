@@ -8,11 +8,10 @@ Skips with the build commands when the binaries are not built (nothing is built 
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +23,8 @@ from stack.observability_tools import (
     ObservabilityTools,
     find_observability_tools,
 )
+from stack.ports import free_port
+from stack.waits import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -69,29 +70,6 @@ def tools() -> ObservabilityTools:
         pytest.skip(f"Prometheus/promtool/actionlint are not built: {exc}")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def until(deadline_s: float, what: str, check: object) -> object:
-    """Poll `check()` (a callable) until it returns something truthy, or fail after deadline_s."""
-    assert callable(check)
-    deadline = time.monotonic() + deadline_s
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except httpx.HTTPError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.1)
-    pytest.fail(f"{what} not within {deadline_s:.0f}s (last: {last!r})")
-
-
 @pytest.fixture
 def prometheus(tools: ObservabilityTools, tmp_path: Path) -> Iterator[str]:
     port = free_port()
@@ -122,15 +100,18 @@ def prometheus(tools: ObservabilityTools, tmp_path: Path) -> Iterator[str]:
 
 def test_prometheus_is_ready_and_answers_up_through_the_api(prometheus: str) -> None:
     with httpx.Client(base_url=prometheus, timeout=2) as client:
-        until(READY_DEADLINE_S, "/-/ready answering 200", lambda: client.get("/-/ready").status_code == 200)
+        wait_until("prometheus", f"{prometheus}/-/ready",
+                   lambda: client.get("/-/ready").status_code == 200 or None, timeout_s=READY_DEADLINE_S)
 
-        def up() -> list[dict[str, object]]:
-            body = client.get("/api/v1/query", params={"query": "up"}).json()
-            assert body["status"] == "success", body
-            return list(body["data"]["result"])
+        def up() -> dict[str, Any] | None:
+            """The query's answer once it failed or has a sample (None: no scrape yet)."""
+            body: dict[str, Any] = client.get("/api/v1/query", params={"query": "up"}).json()
+            return body if body["status"] != "success" or body["data"]["result"] else None
 
-        result = until(SCRAPE_DEADLINE_S, "a scrape of itself (`up` in the API)", up)
-        assert isinstance(result, list)
+        body = wait_until("prometheus", f"{prometheus}/api/v1/query?query=up (a scrape of itself)", up,
+                          timeout_s=SCRAPE_DEADLINE_S)
+        assert body["status"] == "success", body
+        result = body["data"]["result"]
         assert result[0]["metric"]["job"] == "self"
         assert result[0]["value"][1] == "1"
         assert client.get("/api/v1/status/buildinfo").json()["data"]["version"] == PROMETHEUS_RELEASE
