@@ -55,14 +55,16 @@ def what_is_left(entry: RunEntry) -> list[str]:
     """What of a run is still on the machine, one line per thing (empty: nothing): processes that carry its
     owner's mark or name its run dir or ports, its ports taken, its tmpfs mounts and cgroups, its docker
     containers and networks (volumes are the data: they stay), its registry entry."""
-    left = [f"process {p.pid} ({_describe(p)})" for p in _processes_of(entry)]
-    left += [f"port {port} ({owner}) taken" for owner, port in entry.config.listen_ports().items()
-             if not _port_free(entry.config.host, port)]
+    kind = driver_kind(entry.driver)
+    left = [f"process {p.pid} ({_describe(p)})" for p in _processes_of(entry, by_port=kind.owns_stack_ports)]
+    if kind.owns_stack_ports:
+        left += [f"port {port} ({owner}) taken" for owner, port in entry.config.listen_ports().items()
+                 if not _port_free(entry.config.host, port)]
     left += [f"mount {m}" for m in mounts_of_run(entry.run_dir, entry.run_id)[0]]
     if cgroups.memory_cgroup_support() is None:
         left += [f"cgroup {c.path}" for c in cgroups.leftover_cgroups()
                  if c.path.name.startswith(cgroups.run_prefix(entry.run_id))]
-    left += driver_kind(entry.driver).leftovers_of_run(entry.run_id)
+    left += kind.leftovers_of_run(entry.run_id)
     deny = entry.run_dir / "nginx" / "deny.conf"
     if deny.exists():
         left += [f"deny-list line {line.strip()!r}" for line in deny.read_text().splitlines()
@@ -72,14 +74,15 @@ def what_is_left(entry: RunEntry) -> list[str]:
     return left
 
 
-def _processes_of(entry: RunEntry) -> list[psutil.Process]:
-    """Marked with the run's owner, or naming its run dir, one of its ports or its gateway (the load)."""
-    ports = [str(p) for p in entry.config.listen_ports().values()]
+def _processes_of(entry: RunEntry, *, by_port: bool) -> list[psutil.Process]:
+    """Marked with the run's owner, or naming its run dir; with `by_port`, also one naming one of its ports or
+    its gateway (the load)."""
+    ports = [str(p) for p in entry.config.listen_ports().values()] if by_port else []
     gateway = f"{entry.config.host}:{entry.config.gateway.port}/"
     found = {p.pid: p for p in runs.marked_processes(entry.owner)}
     for proc in psutil.process_iter(["cmdline"]):
         command = " ".join(proc.info["cmdline"] or [])
-        if str(entry.run_dir) in command or gateway in command or \
+        if str(entry.run_dir) in command or (by_port and gateway in command) or \
                 any(f"--port {p}" in command or f"-port {p}" in command for p in ports):
             found.setdefault(proc.pid, proc)
     return [p for p in found.values() if p.pid != os.getpid() and _running(p)]

@@ -210,3 +210,6 @@ class DriverKind:
     create: Callable[..., StackDriver]  # (config, *, fresh=False, install=True, **driver options)
     stop_dead_stack: Callable[[StackConfig], list[str]]  # a dead owner's stack in config.run_dir
     leftovers_of_run: Callable[[str], list[str]]  # what of run id is still on the machine, a line each
+    # The stack's ports and their processes are the run's own (local, docker); False: they are the team's
+    # platform, attached to, and a port taken or a process on it is not something the run left.
+    owns_stack_ports: bool = True

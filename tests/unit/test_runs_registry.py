@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -206,3 +207,31 @@ def test_runs_lists_each_run_on_one_whole_line(tmp_path: Path, capsys: pytest.Ca
     living = next(line for line in lines if str(mine.run_dir) in line)
     assert living.startswith("running") and f"pid {os.getpid()}" in living
     assert "aarya-chaos down" in lines[-1]
+
+
+def test_an_attach_runs_leftovers_never_list_the_teams_own_ports_or_processes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attached platform keeps its ports and processes after `down`: they are the team's, not left over."""
+    from dataclasses import replace
+
+    from stack.drivers.attach.kind import KIND as ATTACH
+    from stack.drivers.local.kind import KIND as LOCAL
+    config = load_config(run_dir=tmp_path / "attached").with_port_offset(710)
+    team_port = config.services["commerce"].port
+    team_process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--port", str(team_port)])
+    try:
+        with socket.socket() as team_socket:
+            team_socket.bind((config.host, team_port))
+            team_socket.listen()
+            entry = runs.register(config, "attach")
+            kinds = {"attach": replace(ATTACH, leftovers_of_run=lambda run_id: []),
+                     "local": replace(LOCAL, leftovers_of_run=lambda run_id: [])}
+            monkeypatch.setattr(reaper, "driver_kind", lambda name: kinds[name])
+            assert reaper.what_is_left(entry) == [f"registry entry {runs.entry_path(entry.run_dir)}"]
+            as_local = replace(entry, driver="local")  # the same ports on a stack of the run's own are left over
+            left = reaper.what_is_left(as_local)
+            assert f"port {team_port} (commerce) taken" in left
+            assert any(line.startswith(f"process {team_process.pid} ") for line in left)
+    finally:
+        team_process.kill()
+        team_process.wait()

@@ -81,4 +81,4 @@ def _conforms(driver: AttachDriver) -> StackDriver:
     return driver  # mypy checks here that the driver has every capability with the protocol's signatures
 
 
-KIND = DriverKind(DRIVER_NAME, create, stop_dead_stack, leftovers_of_run)
+KIND = DriverKind(DRIVER_NAME, create, stop_dead_stack, leftovers_of_run, owns_stack_ports=False)
