@@ -49,9 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         check_target_usage("runbook-check", args.stack, args.target)
-        config, driver, _ = target_config(load_config(args.config), args.stack, args.target)
+        config, driver, profile = target_config(load_config(args.config), args.stack, args.target)
         mode: Literal["auto", "live", "static"] = "live" if args.live else "static" if args.dry_run else "auto"
-        report = check_runbook(args.runbook, mode, config, driver)
+        report = check_runbook(args.runbook, mode, config, driver, profile)
     except ChaosError as exc:
         err.print(f"[red]runbook-check:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return EXIT_USAGE

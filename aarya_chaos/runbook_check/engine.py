@@ -24,6 +24,7 @@ from aarya_chaos.runbook_check.sql_check import check_sql
 
 if TYPE_CHECKING:
     from stack.config import StackConfig
+    from stack.target.profile import TargetProfile
 
 SHELL_LANGS = {"", "bash", "sh", "shell", "console", "zsh", "shell-session", "sh-session"}
 SQL_LANGS = {"sql", "postgresql", "psql", "pgsql"}
@@ -150,12 +151,13 @@ def check_command(command: ShellCommand, later: Sequence[ShellCommand], ctx: Con
 
 
 def check_runbook(path: Path, mode: Literal["auto", "live", "static"], config: StackConfig,
-                  driver_name: str | None = None) -> Report:
-    """Check every command of the runbook at `path`; InputError when there is nothing to check."""
+                  driver_name: str | None = None, profile: TargetProfile | None = None) -> Report:
+    """Check every command of the runbook at `path`; InputError when there is nothing to check. With a
+    target `profile`, live means the run attached with that profile."""
     blocks, structure = parse_markdown(read_runbook(path))
     if not blocks:
         raise InputError(f"{path}: no fenced code blocks (```), so no commands to check")
-    ctx = _context(mode, config, driver_name)
+    ctx = _context(mode, config, driver_name, profile)
     report = Report(path, "live" if ctx.live is not None else "static", structure=structure)
     try:
         checks = [check for block in blocks for check in _check_block(block, ctx, report.skipped_blocks)]
@@ -171,10 +173,11 @@ def check_runbook(path: Path, mode: Literal["auto", "live", "static"], config: S
     return report
 
 
-def _context(mode: Literal["auto", "live", "static"], config: StackConfig, driver_name: str | None) -> Context:
+def _context(mode: Literal["auto", "live", "static"], config: StackConfig, driver_name: str | None,
+             profile: TargetProfile | None) -> Context:
     if mode == "static":
         return Context(config, None, "--dry-run")
-    live, why = attach_live(config, driver_name)
+    live, why = attach_live(config, driver_name, profile)
     if live is None and mode == "live":
         raise InputError(f"--live: {why}; or check statically with --dry-run")
     return Context(config, live, why)

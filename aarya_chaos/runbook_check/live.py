@@ -14,6 +14,7 @@ from aarya_chaos.runbook_check.scratch import RedisLink, ScratchRedis
 
 if TYPE_CHECKING:
     from stack.config import StackConfig
+    from stack.target.profile import TargetProfile
     from stack.drivers.base import StackDriver
 
 ACCESS_LOG_BYTES = 4_000_000
@@ -136,8 +137,10 @@ def scratch_redis_binary(config: StackConfig) -> str:
     return str(find_binaries(config.tools_dir, install=False).redis_server)
 
 
-def attach_live(config: StackConfig, driver_name: str | None = None) -> tuple[LiveStack | None, str]:
-    """The running stack of `config` on the driver named (None: the one recorded in the run dir), or (None, why not)."""
+def attach_live(config: StackConfig, driver_name: str | None = None,
+                profile: TargetProfile | None = None) -> tuple[LiveStack | None, str]:
+    """The running stack of `config` on the driver named (None: the one recorded in the run dir), or (None, why
+    not). With a target `profile`, only a run attached with that profile."""
     from stack.drivers.registry import DEFAULT_DRIVER, TARGET_DRIVERS, make_driver, recorded_driver
 
     recorded = recorded_driver(config)
@@ -145,11 +148,14 @@ def attach_live(config: StackConfig, driver_name: str | None = None) -> tuple[Li
     if name in TARGET_DRIVERS and recorded != name:  # it is made from the run it adopts: there is none
         return None, f"no {name} run recorded in {config.run_dir} (attach with `aarya-chaos --target PROFILE up`)"
     try:
-        driver = make_driver(config, name, install=False)
+        driver = make_driver(config, name, profile=profile, install=False)
     except ChaosError as exc:
         return None, f"cannot drive the {name} stack: {exc}"
-    if driver.attach() is None:
-        return None, f"no stack recorded in {config.run_dir} (start one with `aarya-chaos up`)"
+    try:
+        if driver.attach() is None:
+            return None, f"no stack recorded in {config.run_dir} (start one with `aarya-chaos up`)"
+    except ChaosError as exc:  # a run recorded for another target profile
+        return None, str(exc)
     live = LiveStack(driver)
     if not any(live.running.values()):
         return None, f"the stack recorded in {config.run_dir} is not running (crashed run? `aarya-chaos down`)"

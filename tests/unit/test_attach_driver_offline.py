@@ -153,3 +153,19 @@ def test_only_what_carries_the_runs_label_is_removed() -> None:
     assert removal.lines() == ["container shop-aarya-toxiproxy-1"]
     assert proxy.removed and not db.removed and not other_run.removed
     assert not team_volume.removed and not unused_team_volume.removed
+
+
+def test_a_run_attached_with_another_profile_is_refused_not_adopted(tmp_path: Path) -> None:
+    """`--target B down` while A is attached would detach B's project, which no run touched."""
+    from stack.drivers.common import write_run_state
+
+    driver = _driver(tmp_path)
+    (tmp_path / "run").mkdir()
+    write_run_state(tmp_path / "run" / "run.json", {"driver": "attach", "profile": str(driver.profile.path.resolve())})
+    assert driver.attach() is not None
+    other = tmp_path / "other.toml"
+    write_run_state(tmp_path / "run" / "run.json", {"driver": "attach", "profile": str(other)})
+    with pytest.raises(ConfigError, match=f"attached with the profile {other}, not {driver.profile.path.resolve()}"):
+        driver.attach()
+    write_run_state(tmp_path / "run" / "run.json", {"driver": "local"})
+    assert driver.attach() is None

@@ -174,8 +174,17 @@ class AttachDriver(AttachEvents):
         self.stop()
 
     def attach(self) -> dict[str, Any] | None:
+        """The attach run recorded in the run dir, or None. A run recorded for another profile is a
+        ConfigError: this driver would detach, heal or check a platform that run never touched."""
         state = read_run_state(self.config.run_dir / "run.json")
-        return state if state is not None and state.get("driver") == DRIVER_NAME else None
+        if state is None or state.get("driver") != DRIVER_NAME:
+            return None
+        recorded = state.get("profile")
+        if recorded and Path(str(recorded)) != self.profile.path.resolve():
+            raise ConfigError(f"the run in {self.config.run_dir} is attached with the profile {recorded}, not "
+                              f"{self.profile.path.resolve()}: give that --target, or none (`down`, `heal` and "
+                              "`status` find the run recorded there)")
+        return state
 
     def owner_pid(self) -> int | None:
         return live_owner(self.attach())
