@@ -13,7 +13,7 @@ import pytest
 from fixtures.plugin import expect_scenario_failure
 from fixtures.sabotage import deployed
 from scenarios.as_data.play import play
-from scenarios.as_data.spec import Control, ScenarioSpec, check_against_stack, compile_scenario
+from scenarios.as_data.spec import Control, ScenarioSpec, check_against_stack, compile_scenario, held_for
 
 DATA = Path(__file__).parent / "data"
 
@@ -57,7 +57,7 @@ def run_control(chaos, spec: ScenarioSpec, control: Control) -> None:
     run = chaos.start(spec.id, spec.name, spec.targets, control=control.label,
                       restore_timeout_s=control.restore_timeout_s)
     with expect_scenario_failure() as failure:
-        play(spec, run)
+        play(held_for(spec, control), run)
     failed = {check.name for check in failure.value.failed}
     assert set(control.must_fail) <= failed, f"control {control.name}: must fail {control.must_fail}, failed {failed}"
 

@@ -10,7 +10,7 @@ import inspect
 import types
 import typing
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ REQUIRED = ("id", "name", "targets", "inject", "detect", "recover")
 MARKERS = ("database", "cache", "service", "events", "infrastructure", "security", "cascade", "rollback")
 TARGET_KEYS = {"mttd_s", "rto_s", "rpo_s", "lost_acknowledged_writes", "failed_requests", "min_writes_judged",
                "baseline_min_ops", "detect_timeout_s", "success_threshold", "hold_s"}
-CONTROL_KEYS = {"name", "label", "skip_recovery", "restore_timeout_s", "deploy", "must_fail"}
+CONTROL_KEYS = {"name", "label", "skip_recovery", "restore_timeout_s", "deploy", "hold_fault_s", "must_fail"}
 CONTROL_WAIT_S = 15.0
 
 
@@ -55,6 +55,7 @@ class Control:
     restore_timeout_s: float | None = None
     deploy: tuple[str, str] | None = None
     must_fail: tuple[str, ...] = ()
+    hold_fault_s: float | None = None   # the responder acts this late: the file's hold_fault steps take it
 
     @property
     def needs(self) -> tuple[Capability, ...]:
@@ -274,8 +275,13 @@ def _controls(doc: Located, problems: _Problems) -> list[Control]:
         if deploy is not None and not (isinstance(deploy, dict) and set(deploy) == {"component", "release"}):
             problems.add(item.line_of("deploy"), "controls: deploy is {component: <name>, release: <release>}")
             deploy = None
-        if not skip and deploy is None:
-            problems.add(line, f"control {item['name']!r}: breaks nothing (give skip_recovery: true or deploy:)")
+        hold = item.get("hold_fault_s")
+        if hold is not None and (isinstance(hold, bool) or not isinstance(hold, (int, float)) or hold <= 0):
+            problems.add(item.line_of("hold_fault_s"), f"controls: hold_fault_s must be a number > 0, not {hold!r}")
+            hold = None
+        if not skip and deploy is None and hold is None:
+            problems.add(line, f"control {item['name']!r}: breaks nothing "
+                               "(give skip_recovery: true, deploy: or hold_fault_s:)")
         label = SKIP_RECOVERY if skip and "label" not in item else str(item.get("label", ""))
         if not label:
             problems.add(line, f"control {item['name']!r}: label: says what is broken (it names the record)")
@@ -286,7 +292,7 @@ def _controls(doc: Located, problems: _Problems) -> list[Control]:
         wait = item.get("restore_timeout_s", CONTROL_WAIT_S if skip else None)
         found.append(Control(str(item["name"]), label, skip, None if wait is None else float(wait),
                              (str(deploy["component"]), str(deploy["release"])) if deploy else None,
-                             tuple(must_fail)))
+                             tuple(must_fail), None if hold is None else float(hold)))
     return found
 
 
@@ -336,12 +342,24 @@ def compile_scenario(path: Path) -> ScenarioSpec:
         problems.add(doc.line_of("notes"), "notes: a list of text")
         notes = []
     controls = _controls(doc, problems)
+    if any(c.hold_fault_s is not None for c in controls) and not any(
+            call.block.name == "hold_fault" for call in after_detect):
+        problems.add(doc.line_of("controls"), "controls: hold_fault_s needs a hold_fault step in after_detect")
     if problems.found:
         raise ScenarioFileError(path, problems.found)
     return ScenarioSpec(path, str(doc["id"]), _text(doc, "name", problems), marker,
                         None if doc.get("twin") is None else str(doc["twin"]), targets, inject, detect_name, detect,
                         detect_timeout, procedure, recover, removes_fault, prepare, around, during, after_detect,
                         expect, judge, verify, list(notes), controls)
+
+
+def held_for(spec: ScenarioSpec, control: Control | None) -> ScenarioSpec:
+    """The spec as the control plays it: its hold_fault steps hold `control.hold_fault_s` instead."""
+    if control is None or control.hold_fault_s is None:
+        return spec
+    seconds = control.hold_fault_s
+    return replace(spec, after_detect=[replace(call, params={**call.params, "seconds": seconds})
+                                       if call.block.name == "hold_fault" else call for call in spec.after_detect])
 
 
 def all_calls(spec: ScenarioSpec) -> list[Call]:

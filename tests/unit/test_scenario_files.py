@@ -17,7 +17,7 @@ import pytest
 from checks.verdict import Check
 from scenarios.as_data.play import play
 from scenarios.as_data.source import ScenarioFileError
-from scenarios.as_data.spec import check_against_stack, compile_scenario
+from scenarios.as_data.spec import check_against_stack, compile_scenario, held_for
 from stack.drivers.fake import FakeDriver
 
 DATA = Path(__file__).resolve().parents[2] / "scenarios" / "data"
@@ -107,6 +107,25 @@ def test_a_missing_parameter_and_a_control_that_breaks_nothing(tmp_path: Path) -
         .replace("    skip_recovery: true\n", "")
     found = problems(tmp_path, text)
     assert (7, "fault 'process_kill': missing parameter 'component'") in found
+    assert any("breaks nothing" in text for _, text in found)
+
+
+def test_a_late_responder_control_holds_the_fault_longer(tmp_path: Path) -> None:
+    held = GOOD.replace("recover:\n", "after_detect:\n  - hold_fault: {seconds: 3}\nrecover:\n").replace(
+        "    skip_recovery: true\n", "    label: late responder\n    hold_fault_s: 15\n")
+    spec = compile_scenario(write(tmp_path, held))
+    control = spec.controls[0]
+    assert (control.label, control.hold_fault_s, control.skip_recovery) == ("late responder", 15.0, False)
+    assert [c.params for c in held_for(spec, control).after_detect] == [{"seconds": 15.0}]
+    assert [c.params for c in held_for(spec, None).after_detect] == [{"seconds": 3}]
+
+
+def test_a_hold_control_needs_a_hold_step_and_a_positive_number(tmp_path: Path) -> None:
+    no_step = GOOD.replace("    skip_recovery: true\n", "    label: late\n    hold_fault_s: 15\n")
+    assert any("needs a hold_fault step" in text for _, text in problems(tmp_path, no_step))
+    bad = no_step.replace("hold_fault_s: 15", "hold_fault_s: -1")
+    found = problems(tmp_path, bad)
+    assert any("hold_fault_s must be a number > 0, not -1" in text for _, text in found)
     assert any("breaks nothing" in text for _, text in found)
 
 
