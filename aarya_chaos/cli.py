@@ -67,12 +67,14 @@ TARGET_COMMANDS = ("up", "status", "logs", "down", "heal", "runbook-check", "gam
 
 
 def _driver(config: StackConfig, kind: str | None, *, fresh: bool = False, install: bool = True,
-            profile: TargetProfile | None = None) -> StackDriver:
+            profile: TargetProfile | None = None, start_platform: bool = False) -> StackDriver:
     """The driver named by --stack; without it, the one that recorded the stack in the run dir, else local.
-    With a target profile, the target driver made from it."""
+    With a target profile, the target driver made from it (`start_platform`: it starts the team's compose
+    project itself, and stops it again on `down`)."""
     from stack.drivers.registry import make_driver
 
-    return make_driver(config, kind, fresh=fresh, install=install, profile=profile)
+    options = {"suite_starts_platform": True} if start_platform else {}
+    return make_driver(config, kind, fresh=fresh, install=install, profile=profile, **options)
 
 
 def check_target_usage(command: str, stack: str | None, target: Path | None) -> None:
@@ -125,13 +127,24 @@ def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
                               "nothing of the team's is wiped: leave --fresh out")
         from stack.target.preflight import require_platform_matches
 
-        require_platform_matches(profile, containers=True, before_start=True)  # before anything is touched
+        # before anything is touched; the team's containers only when they are meant to run already
+        require_platform_matches(profile, containers=True, before_start=True, platform_started=not args.start_platform)
+    elif args.start_platform:
+        raise ConfigError("--start-platform starts a team's compose project: give --target PROFILE")
     signal.signal(signal.SIGTERM, terminate)
     runs.set_kind("up")
-    driver = _driver(config, args.stack, fresh=args.fresh, profile=profile)
+    driver = _driver(config, args.stack, fresh=args.fresh, profile=profile, start_platform=args.start_platform)
     started = time.monotonic()
     with console.status(_starting(profile)):
         driver.start()
+        if profile is not None and args.start_platform:
+            from stack.target.preflight import require_platform_matches
+
+            try:  # started by the suite: what could not be checked before is checked now
+                require_platform_matches(profile, containers=True)
+            except ConfigError:
+                driver.stop()
+                raise
     console.print(f"[green]stack ready[/green] in {time.monotonic() - started:.1f}s (run dir {config.run_dir})")
     _print_endpoints(driver.endpoints())
     if args.detach_check:
@@ -248,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("install", help="find or install the server binaries")
     up = sub.add_parser("up", help="start the stack and stay up")
     up.add_argument("--fresh", action="store_true", help="wipe the run directory first (new database)")
+    up.add_argument("--start-platform", action="store_true",
+                    help="with --target: start the team's compose project (`compose up`), and stop it (never "
+                         "remove it) on `down`; without it, the platform must be running already")
     up.add_argument("--detach-check", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser("status", help="show each component")
     logs = sub.add_parser("logs", help="show the end of a component's log")

@@ -355,7 +355,8 @@ def _summary_text(record: Mapping[str, Any], history: ScenarioHistory | None) ->
     verdict_text = {"pass": "every check held" if not control else "the checks failed as they must (the control bit)",
                     "fail": "at least one check missed its target" if not control
                     else "the scenario passed its checks without the recovery: the control did NOT bite",
-                    "error": "the harness could not judge the run", "skipped": "the scenario was skipped"}
+                    "error": "the harness could not judge the run", "skipped": "the scenario was skipped",
+                    "flaky": "it failed, then passed when run again: not a pass (see its attempts)"}
     parts.append(f"Verdict **{verdict}**: {verdict_text.get(str(verdict), str(verdict))}.")
     return " ".join(parts)
 
@@ -428,6 +429,9 @@ def _follow_ups(record: Mapping[str, Any]) -> list[str]:
     elif verdict == "skipped":
         items.append(f"The scenario was skipped ({reason_line(record)}); "
                      "run it where it can run")
+    elif verdict == "flaky":
+        items.append(f"The scenario is flaky ({reason_line(record)}): find what the failed attempt depended "
+                     "on; its artifacts are kept beside the passing one's")
     for note in record.get("notes") or []:
         items.append(f"Harness note: {' '.join(str(note).split())}")
     if not items:

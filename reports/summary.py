@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from reports.attempts import merge_attempt
+
 SCHEMA = 1
 
 
@@ -34,10 +36,22 @@ class SummaryWriter:
         self._write()
 
     def add(self, record: dict[str, Any]) -> None:
+        """Append a record; a later attempt of the same test (`test`, `attempt` > 1: a re-run of a failed
+        scenario) replaces the earlier one's record with both merged (reports/attempts.py)."""
         with self._lock:
-            self.scenarios.append(record)
+            earlier = self._earlier_attempt(record)
+            if earlier is None:
+                self.scenarios.append(record)
+            else:
+                self.scenarios[earlier] = merge_attempt(self.scenarios[earlier], record)
             self.run["finished"] = _now()
             self._write()
+
+    def _earlier_attempt(self, record: dict[str, Any]) -> int | None:
+        if not record.get("test") or int(record.get("attempt") or 1) < 2:
+            return None
+        found = [i for i, r in enumerate(self.scenarios) if r.get("test") == record["test"]]
+        return found[-1] if found else None
 
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

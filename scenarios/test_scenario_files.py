@@ -34,7 +34,7 @@ def _cases(directory: Path) -> list[pytest.param]:  # type: ignore[valid-type]
 def twin_checks(chaos, spec: ScenarioSpec, control: str | None) -> set[str] | None:
     """The check names of the twin's record in this session's summary, if it ran."""
     for record in chaos.summary.scenarios:
-        if record["name"] == spec.twin and record["control"] == control and record["verdict"] in ("pass", "fail"):
+        if record["name"] == spec.twin and record["control"] == control and record["verdict"] in ("pass", "fail", "flaky"):
             return {check["name"] for check in record["checks"]}
     return None
 

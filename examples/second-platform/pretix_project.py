@@ -3,6 +3,7 @@ PostgreSQL and Redis images, and pretix FROM the same base, all through the proj
 start the compose project, print the environment a run needs, stop it.
 
     .venv/bin/python examples/second-platform/pretix_project.py up        # builds (cached), starts, writes .env
+    (or `prepare`: builds and writes .env, starts nothing; then pytest ... --start-platform starts it)
     source /tmp/aarya-pretix/run.env
     .venv/bin/python -m pytest scenarios/test_scenario_files.py --stack attach \\
         --target /tmp/aarya-pretix/pretix.toml --scenario-dir examples/second-platform/scenarios
@@ -72,11 +73,16 @@ def compose(*args: str, env: dict[str, str]) -> None:
 
 
 def up() -> None:
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    env = environment(secrets.token_hex(32), build())
+    env = prepare()
     started = time.monotonic()
     compose("up", "-d", "--wait", env=env)
     print(f"{PROJECT} up in {time.monotonic() - started:.1f} s")
+
+
+def prepare() -> dict[str, str]:
+    """The images, the profile and run.env, nothing started (`pytest --start-platform` starts the project)."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    env = environment(secrets.token_hex(32), build())
     profile = (HERE / "pretix.toml").read_text()
     profile = profile.replace('locustfile = "locustfile.py"', f'locustfile = "{HERE / "locustfile.py"}"')
     profile = profile.replace('file = "docker-compose.yml"', f'file = "{HERE / "docker-compose.yml"}"')
@@ -85,6 +91,7 @@ def up() -> None:
     env_file.write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
     env_file.chmod(0o600)
     print(f"profile {RUN_DIR / 'pretix.toml'}; environment: source {env_file}")
+    return env
 
 
 def down() -> None:
@@ -95,9 +102,9 @@ def down() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("build", "up", "down"))
+    parser.add_argument("action", choices=("build", "prepare", "up", "down"))
     action = parser.parse_args().action
-    {"build": build, "up": up, "down": down}[action]()
+    {"build": build, "prepare": prepare, "up": up, "down": down}[action]()
     return 0
 
 

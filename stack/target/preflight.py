@@ -253,9 +253,10 @@ def http_status(url: str) -> int:
 
 
 def run_preflight(profile: TargetProfile, environ: Mapping[str, str] | None = None, *,
-                  containers: bool = True) -> list[Finding]:
+                  containers: bool = True, live: bool = True) -> list[Finding]:
     """Every live check of the profile, against the platform it describes, read-only. `containers`: look the
-    components' containers up (False where the suite runs the platform as processes of its own)."""
+    components' containers up (False where the suite runs the platform as processes of its own). `live`
+    False: the compose file's checks alone (the platform is not started yet: the suite starts it)."""
     environ = os.environ if environ is None else environ
     findings: list[Finding] = []
     if profile.compose is not None:
@@ -266,6 +267,8 @@ def run_preflight(profile: TargetProfile, environ: Mapping[str, str] | None = No
     elif any(e.address_env for e in profile.edges.values()):
         findings.append(Finding("compose", "edges", "the address_env of the edges are not checked: the profile "
                                 "has no [compose]", level="note"))
+    if not live:
+        return findings
     findings += check_stores(profile, environ, {"postgres": connect_postgres, "redis": ping_redis})
     if not errors(f for f in findings if f.check == "stores"):
         findings += check_ledger_query(profile, environ, run_read_only)
@@ -276,12 +279,14 @@ def run_preflight(profile: TargetProfile, environ: Mapping[str, str] | None = No
     return findings
 
 
-def require_platform_matches(profile: TargetProfile, *, containers: bool, before_start: bool = False) -> None:
+def require_platform_matches(profile: TargetProfile, *, containers: bool, before_start: bool = False,
+                             platform_started: bool = True) -> None:
     """The preflight, read-only, before anything is injected: a ConfigError listing every problem at once.
     `containers`: look the team's containers up (the suite's own drivers run the platform themselves).
     `before_start`: the attach driver has not started yet, so the health URLs are not asked (they are once
-    it has)."""
-    problems = [f for f in errors(run_preflight(profile, containers=containers))
+    it has). `platform_started` False: the suite starts the team's project itself, so before that only the
+    compose file is checked (the stores, ledger and containers once it runs)."""
+    problems = [f for f in errors(run_preflight(profile, containers=containers, live=platform_started))
                 if not (before_start and f.check == "health")]
     if problems:
         raise ConfigError(f"the target profile {profile.path} does not match the platform:\n"

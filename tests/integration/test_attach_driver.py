@@ -261,12 +261,12 @@ def _cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProc
                           text=True, timeout=300, check=False)
 
 
-def _cli_up(env: dict[str, str], tmp: Path, profile: Path) -> subprocess.Popen[str]:
+def _cli_up(env: dict[str, str], tmp: Path, profile: Path, *extra: str) -> subprocess.Popen[str]:
     """`aarya-chaos --target PROFILE up` in the background, once it says the stack is ready (attached: the
     proxy up, the rewired clients recreated and ready)."""
     log = tmp / "up.log"
     with log.open("w") as out:
-        up = subprocess.Popen([sys.executable, "-m", "aarya_chaos.cli", "--target", str(profile), "up"], env=env,
+        up = subprocess.Popen([sys.executable, "-m", "aarya_chaos.cli", "--target", str(profile), "up", *extra], env=env,
                               cwd=tmp, stdout=out, stderr=subprocess.STDOUT, text=True)
     wait_until("aarya-chaos up --target", "stack ready",
                lambda: up.poll() is not None or "stack ready" in log.read_text(), timeout_s=READY_S)
@@ -337,3 +337,37 @@ def test_a_crashed_command_line_run_is_found_and_detached_by_down(attached: Atta
     _detached(attached, run_id)
     assert _cli(env, tmp_path, "runs").stdout.startswith("no runs recorded")
     wait_until("pretix", "/healthcheck/ passing without the proxy", lambda: _health() == 200, timeout_s=READY_S)
+
+
+def test_up_start_platform_starts_the_teams_project_and_down_only_stops_it(attached: Attached, tmp_path: Path) -> None:
+    """`up --start-platform` on a stopped project: the suite starts it (the proxy in its path), and `down`
+    stops it again: its containers and volume stay, nothing labelled is left."""
+    from stack.runs import run_id_for
+
+    profile = tmp_path / "pretix-cli.toml"
+    profile.write_text(_profile(tmp_path).read_text().replace("aarya-second-platform", attached.project))
+    env, run_id = _cli_env(attached, tmp_path), run_id_for(tmp_path / "run")
+    team = ["docker", "compose", "-f", str(EXAMPLE / "docker-compose.yml"), "-p", attached.project]
+    subprocess.run([*team, "stop"], env=attached.env, check=True, capture_output=True, text=True, timeout=120)
+    assert _health() == 0
+    refused = _cli(env, tmp_path, "--target", str(profile), "up")  # not told to start it: nothing runs
+    assert refused.returncode == 2 and "does not match the platform" in refused.stderr, refused.stdout + refused.stderr
+    started = time.monotonic()
+    up = _cli_up(env, tmp_path, profile, "--start-platform")
+    TIMINGS["cli_up_start_platform_s"] = time.monotonic() - started
+    try:
+        assert _env_of(attached, "pretix")["PG_ADDRESS"] == "aarya-toxiproxy:21000"
+        assert _health() == 200
+        down = _cli(env, tmp_path, "--target", str(profile), "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert up.wait(timeout=60) == 0
+    finally:
+        if up.poll() is None:
+            up.terminate()
+            up.wait(timeout=60)
+    containers = attached.client.containers.list(all=True, filters={"label": f"com.docker.compose.project={attached.project}"})
+    assert {c.labels.get("com.docker.compose.service"): c.status for c in containers} == \
+        {"pretix": "exited", "postgres": "exited", "redis": "exited"}
+    assert attached.client.containers.list(all=True, filters={"label": f"io.aarya-chaos.run={run_id}"}) == []
+    assert f"{attached.project}_pretix_pgdata" in {v.name for v in attached.client.volumes.list()}
+    assert _cli(env, tmp_path, "runs").stdout.startswith("no runs recorded")

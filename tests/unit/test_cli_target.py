@@ -110,9 +110,11 @@ def preflight(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """run_preflight replaced: answers what the test puts in `found`, records how it was asked."""
     asked: list[dict[str, Any]] = []
 
-    def fake(profile: TargetProfile, environ: Any = None, *, containers: bool = True) -> list[Finding]:
-        asked.append({"profile": profile.name, "containers": containers})
-        return list(asked[0].get("found", [])) if asked else []
+    def fake(profile: TargetProfile, environ: Any = None, *, containers: bool = True,
+             live: bool = True) -> list[Finding]:
+        asked.append({"profile": profile.name, "containers": containers, **({} if live else {"live": False})})
+        first = asked[0]  # what the test put first: `found` always, `found_live` once the platform runs
+        return [*first.get("found", []), *(first.get("found_live", []) if live else [])]
 
     monkeypatch.setattr("stack.target.preflight.run_preflight", fake)
     return asked
@@ -200,6 +202,32 @@ def test_up_runs_the_preflight_then_attaches_with_the_profile_and_detaches(
     assert made.driver.config.gateway.port == 26080
     out = capsys.readouterr().out
     assert "stack ready" in out and "26080/healthcheck/" in out
+
+
+def test_up_start_platform_checks_the_compose_file_first_and_the_rest_once_started(
+        profile_file: Path, made: Made, preflight: list[dict[str, Any]]) -> None:
+    preflight.append({"profile": "-", "containers": None})
+    assert cli.main(["--target", str(profile_file), "up", "--start-platform", "--detach-check"]) == 0
+    assert preflight[1:] == [{"profile": "pretix", "containers": True, "live": False},  # not running yet
+                             {"profile": "pretix", "containers": True}]  # started by the suite: all of it
+    (name, options), = made.calls
+    assert name == "attach" and options["suite_starts_platform"] is True
+    assert made.driver is not None and made.driver.calls == ["start", "stop"]
+
+
+def test_up_start_platform_stops_what_it_started_when_the_platform_does_not_match(
+        profile_file: Path, made: Made, preflight: list[dict[str, Any]],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    preflight.append({"profile": "-", "containers": None,
+                      "found_live": [Finding("stores", "postgres", "no answer")]})
+    assert cli.main(["--target", str(profile_file), "up", "--start-platform", "--detach-check"]) == 2
+    assert "error: stores: postgres: no answer" in capsys.readouterr().err
+    assert made.driver is not None and made.driver.calls == ["start", "stop"]  # what it started, stopped
+
+
+def test_start_platform_needs_a_target(made: Made) -> None:
+    assert cli.main(["up", "--start-platform", "--detach-check"]) == 2
+    assert made.calls == []
 
 
 def test_up_does_not_attach_when_the_platform_does_not_match(
