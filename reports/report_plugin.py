@@ -2,7 +2,14 @@
 
     <reports dir>/report.html                 the HTML report (reports.html), self-contained
     <reports dir>/incidents/<id>-<test>.md    one incident report per record (reports.incident)
+    <reports dir>/metrics.om                  the run's figures as OpenMetrics (reports.openmetrics)
     <parent>/history/trend.jsonl              this run's trend lines, appended once (reports.html.append_trend)
+
+and, in the JUnit XML (`--junitxml`), each scenario test's figures as <property> elements (`aarya.mttd_s`,
+`aarya.rto_s`, `aarya.verdict`, `aarya.orders_judged`, `aarya.started`, `aarya.duration_s`, `aarya.scenario`,
+`aarya.control`, `aarya.driver`; a figure not measured has none) so CI dashboards can chart them: the record
+comes with `pytest_aarya_scenario_finished`, during the test's teardown, and goes to `item.user_properties`,
+which pytest copies into the teardown report that the JUnit writer reads.
 
 `<reports dir>` is `--reports-dir` (default reports/latest) and `<parent>` its parent (reports/), where the
 plugin of fixtures/plugin.py also archives earlier runs (`runs/<time>/`).
@@ -15,16 +22,22 @@ it is printed in the terminal summary.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reports.gate import GateInputError, load_summary
+from reports.gate_input import FLAKY, driver_of, figure, is_flaky, orders_judged
 from reports.html import append_trend, default_trend_path, write_html_report
 from reports.incident import write_incident_report
+from reports.openmetrics import write_metrics
 
 started_key = pytest.StashKey[float]()
 outcome_key = pytest.StashKey[list[str]]()
+PROPERTY_PREFIX = "aarya."
+_running: list[pytest.Item] = []  # the test being run (its scenario record arrives during its teardown)
 
 
 def reports_dir(config: pytest.Config) -> Path | None:
@@ -54,9 +67,40 @@ def write_reports(summary_path: Path, *, trend_path: Path | None = None) -> list
         except Exception as exc:  # one bad record does not stop the others
             lines.append(f"incident {record.get('id')}: {type(exc).__name__}: {exc}")
     lines.append(f"incidents: {written} report(s) in {out_dir / 'incidents'}")
+    try:
+        lines.append(f"metrics: {write_metrics(summary, out_dir)}")
+    except (OSError, ValueError) as exc:
+        lines.append(f"metrics: not written: {exc}")
     html = write_html_report(summary_path, out_dir / "report.html", out_dir / "scenarios", trend_path=trend_path)
     lines.append(f"report: {html}")
     return lines
+
+
+def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, object]]:
+    """The record's figures as (name, value) JUnit properties; a figure not measured is left out."""
+    verdict = FLAKY if is_flaky(record) else record.get("verdict")
+    values: list[tuple[str, object]] = [
+        ("scenario", record.get("id")), ("control", record.get("control") or ""), ("driver", driver_of(record)),
+        ("verdict", verdict), ("mttd_s", figure(record, "mttd_s")), ("rto_s", figure(record, "rto_s")),
+        ("orders_judged", orders_judged(record)), ("started", record.get("started")),
+        ("duration_s", record.get("duration_s"))]
+    return [(PROPERTY_PREFIX + name, value) for name, value in values if value is not None]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _running[:] = [item]
+
+
+def pytest_runtest_logfinish() -> None:
+    _running.clear()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_aarya_scenario_finished(run: object, record: dict[str, Any]) -> None:
+    """The record of the running test's scenario: its figures go to the test's JUnit properties."""
+    if _running:
+        _running[0].user_properties.extend(junit_properties(record))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
