@@ -30,8 +30,9 @@ The gate writes only when asked: `--record-history` copies the summaries into th
 `--pushgateway URL` writes metrics.om beside each summary and pushes the figures (reports/openmetrics.py).
 
 Exit codes: 0 passed, 1 the gate failed, 2 bad command line, 3 a summary, baseline or quarantine file is
-missing or unreadable, 4 a file is not JSON / TOML or not of a schema this gate reads, 5 the gate passed but
-the push to the Pushgateway failed (metrics.om is written all the same).
+missing or unreadable (or --record-history cannot write the history), 4 a file is not JSON / TOML or not of a
+schema this gate reads, 5 the gate passed but the push to the Pushgateway failed (metrics.om is written all
+the same).
 """
 
 from __future__ import annotations
@@ -131,12 +132,19 @@ def _push(args: argparse.Namespace, summaries: Sequence[Any], paths: Sequence[Pa
     return True
 
 
-def _record(paths: Sequence[Path], history_dir: Path, keep: int, console: Console) -> None:
+def _record(paths: Sequence[Path], history_dir: Path, keep: int, console: Console, err: Console) -> bool:
+    """Each summary into the history; False (after a one-line error) if one could not be recorded."""
     for path in paths:
-        where, new, pruned = record_run(path, history_dir, keep=keep)
+        try:
+            where, new, pruned = record_run(path, history_dir, keep=keep)
+        except (OSError, GateInputError) as exc:
+            err.print(f"[red]gate error:[/red] history {escape(str(history_dir))}: {escape(str(exc))}",
+                      highlight=False, soft_wrap=True)
+            return False
         state = "recorded" if new else "already recorded"
         console.print(f"history: {state} {escape(str(where))}" +
                       (f" ({len(pruned)} oldest run(s) pruned)" if pruned else ""), highlight=False)
+    return True
 
 
 def run(args: argparse.Namespace, console: Console | None = None, err: Console | None = None, *,
@@ -158,8 +166,8 @@ def run(args: argparse.Namespace, console: Console | None = None, err: Console |
     code = result.exit_code
     if args.pushgateway and not _push(args, summaries, paths, err, console) and code == EXIT_PASSED:
         code = EXIT_PUSH_FAILED
-    if args.record_history and history_dir is not None:
-        _record(paths, history_dir, args.keep, console)
+    if args.record_history and history_dir is not None and not _record(paths, history_dir, args.keep, console, err):
+        code = EXIT_MISSING if code == EXIT_PASSED else code
     return code
 
 

@@ -107,7 +107,8 @@ def _control_outcome(record: Mapping[str, Any], verdict: str) -> tuple[str, str,
     return "FAIL", f"control did not bite: {why}", True
 
 
-def judge_record(record: Mapping[str, Any], profile: GateProfile, driver: str = "") -> tuple[Row, str | None, str | None]:
+def judge_record(record: Mapping[str, Any], profile: GateProfile,
+                 driver: str = "") -> tuple[Row, str | None, str | None]:
     """(row, problem or None, warning or None) of one record under a profile."""
     sid, name = str(record["id"]), str(record.get("name") or "")
     control, verdict = record.get("control"), str(record["verdict"])
@@ -125,7 +126,8 @@ def judge_record(record: Mapping[str, Any], profile: GateProfile, driver: str = 
         note = "skipped: " + (reason or "no reason given")
         status = "skipped" if profile.allow_skip else "FAIL"
         if profile.allow_skip:
-            warning = f"NOT VERIFIED ({'--allow-skip' if profile.name == 'default' else profile.name}): {label}: skipped ({reason})"
+            allowed_by = "--allow-skip" if profile.name == "default" else profile.name
+            warning = f"NOT VERIFIED ({allowed_by}): {label}: skipped ({reason})"
         else:
             problem = f"{label}: skipped, so its claims were not verified ({reason}); --allow-skip accepts that"
     elif control:
@@ -144,9 +146,12 @@ def judge_record(record: Mapping[str, Any], profile: GateProfile, driver: str = 
 # -- selection -------------------------------------------------------------------------------------
 
 
-def select(summaries: Sequence[Mapping[str, Any]], profile: GateProfile) -> tuple[list[tuple[Mapping[str, Any], str]], int]:
+Selected = list[tuple[Mapping[str, Any], str]]  # (record, driver)
+
+
+def select(summaries: Sequence[Mapping[str, Any]], profile: GateProfile) -> tuple[Selected, int]:
     """The (record, driver) pairs the profile selects, and how many it left out."""
-    chosen: list[tuple[Mapping[str, Any], str]] = []
+    chosen: Selected = []
     left_out = 0
     for summary in summaries:
         for record in summary.get("scenarios") or []:

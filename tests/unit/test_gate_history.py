@@ -159,3 +159,13 @@ def test_end_to_end_over_real_summaries_with_one_scenario_slowed(tmp_path: Path,
     assert "7.1 Slow database under pretix (scenario file) on attach: RTO 12.9 s <= bound 13.4 s" in out
     assert all(p.read_bytes() == (tmp_path / p.parent.name / "summary.json").read_bytes() for p in REAL[:3])
     assert len(read_history(history)) == 3
+
+
+def test_a_history_that_cannot_be_written_is_a_one_line_error(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "history"
+    blocker.write_text("a file where the history directory should be")
+    path = write_json(tmp_path / "run.json", history_of(RTOS)[0])
+    assert main(["--summary", str(path), "--history", str(blocker / "sub"), "--record-history"]) == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith(f"gate error: history {blocker / 'sub'}:")
