@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from aarya_chaos.errors import ChaosError
+from reports.attempts import FLAKY as FLAKY  # pass after a failed attempt (docs/summary-json.md, "Flaky records")
 
 SCHEMA = 1
-FLAKY = "flaky"  # pass after a failed attempt (docs/summary-json.md, "Flaky records")
 VERDICTS = ("pass", "fail", "error", "skipped", FLAKY)
 METRICS = (("mttd_s", "MTTD"), ("rto_s", "RTO"))
 
@@ -150,6 +151,12 @@ def is_flaky(record: Mapping[str, Any]) -> bool:
         return True
     attempts = record.get("attempts") or []
     return record.get("verdict") == "pass" and any(a.get("verdict") != "pass" for a in attempts)
+
+
+def test_name(record: Mapping[str, Any]) -> str:
+    """The test's name as its artifacts directory spells it, without the `-attemptN` of a re-run, so the
+    attempts of one test and its runs over time keep one name."""
+    return re.sub(r"-attempt\d+$", "", Path(str(record.get("artifacts") or "")).name)
 
 
 def figure(record: Mapping[str, Any], metric: str) -> float | None:

@@ -59,7 +59,7 @@ def render_comparisons(result: GateResult, console: Console) -> None:
     for c in result.comparisons:
         style = "red" if c.regressed else ("green" if c.ready else "yellow")
         console.print(f"  [{style}]{escape(c.status.split(' (')[0])}[/{style}] {escape(c.describe())}",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
 
 
 def render_trend(lines: Sequence[TrendLine], console: Console) -> None:
@@ -78,9 +78,9 @@ def render_outcome(result: GateResult, console: Console) -> None:
     if result.baseline_path is not None:
         console.print(f"baseline: {escape(str(result.baseline_path))}", highlight=False)
     for regression in result.regressions:
-        console.print(f"[red]regression[/red] {escape(regression.describe())}", highlight=False)
+        console.print(f"[red]regression[/red] {escape(regression.describe())}", highlight=False, soft_wrap=True)
     for warning in result.warnings:
-        console.print(f"[yellow]note[/yellow] {escape(warning)}", highlight=False)
+        console.print(f"[yellow]note[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     controls = sum(1 for r in result.rows if r.control)
     flaky = f", {result.flaky} flaky" if result.flaky else ""
     if result.passed:
@@ -89,7 +89,7 @@ def render_outcome(result: GateResult, console: Console) -> None:
     else:
         console.print(f"[bold red]GATE FAILED[/bold red]: {len(result.problems)} problem(s){flaky}", highlight=False)
         for problem in result.problems:
-            console.print(f"  - {escape(problem)}", highlight=False)
+            console.print(f"  - {escape(problem)}", highlight=False, soft_wrap=True)
 
 
 def render(result: GateResult, console: Console, trend: Sequence[TrendLine] = ()) -> None:

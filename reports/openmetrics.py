@@ -7,8 +7,8 @@ so MTTD and RTO trend on a team's own dashboards.
     aarya_chaos_orders_judged{...} 185
     aarya_chaos_run_timestamp_seconds{driver="attach"} 1.7651596870e+09
 
-`control` is "" for a real scenario (Prometheus has no null label); `test` is the test's artifacts directory,
-which tells two records of the same id in one run apart. A figure that was not measured has no sample.
+`control` is "" for a real scenario (Prometheus has no null label); `test` is the test's artifacts directory
+(without a re-run's `-attemptN`), which tells two records of the same id in one run apart. A figure that was not measured has no sample.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from prometheus_client.openmetrics.exposition import generate_latest
 
-from reports.gate_input import FLAKY, driver_of, figure, is_flaky, orders_judged
+from reports.gate_input import FLAKY, driver_of, figure, is_flaky, orders_judged, test_name
 
 METRICS_FILE = "metrics.om"
 JOB = "aarya_chaos"
@@ -35,7 +35,7 @@ class PushError(Exception):
 def _labels(record: Mapping[str, Any], summary: Mapping[str, Any]) -> dict[str, str]:
     return {"scenario": str(record["id"]), "driver": driver_of(record, summary),
             "control": str(record.get("control") or ""),
-            "test": Path(str(record.get("artifacts") or "")).name}
+            "test": test_name(record)}
 
 
 def _run_timestamp(summary: Mapping[str, Any]) -> float | None:

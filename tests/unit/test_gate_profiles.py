@@ -108,3 +108,16 @@ def test_a_record_with_bad_attempts_is_invalid(tmp_path: Path, capsys: pytest.Ca
     assert main(["--summary", str(flaky), "--gate", "pre-release", "--history", str(tmp_path / "none")]) \
         == EXIT_FAILED
     assert "flaky" in capsys.readouterr().out
+
+
+def test_the_record_the_reruns_merge_is_flaky_for_the_gate() -> None:
+    from reports.attempts import merge_attempt
+
+    first = record("1.1", "fail", reason="missed 1 check(s): restored_within_rto_target", attempt=1,
+                   driver="LocalDriver")
+    merged = merge_attempt(first, record("1.1", "pass", attempt=2, driver="LocalDriver",
+                                         artifacts="/r/scenarios/test_1_1-attempt2"))
+    assert is_flaky(merged)
+    result = judged(summary(merged), gate="pre-release")
+    assert not result.passed and "1 of 2 attempts did not pass" in result.problems[0]
+    assert judged(summary(merged), docker(record("1.1")), gate="nightly").flaky == 1

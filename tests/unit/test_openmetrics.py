@@ -19,7 +19,8 @@ from tests.data.sample import record, summary, write_json
 
 RUN = summary(record("1.1", mttd=0.4, rto=6.5, driver="LocalDriver"),
               record("1.1", control="skip-recovery", rto=None, driver="LocalDriver"),
-              record("2.2", "pass", attempts=[{"verdict": "fail"}, {"verdict": "pass"}], driver="LocalDriver"))
+              record("2.2", "pass", attempts=[{"verdict": "fail"}, {"verdict": "pass"}], driver="LocalDriver",
+                     artifacts="/r/scenarios/test_2_2-attempt2"))
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
