@@ -7,7 +7,7 @@
 
 and, in the JUnit XML (`--junitxml`), each scenario test's figures as <property> elements (`aarya.mttd_s`,
 `aarya.rto_s`, `aarya.verdict`, `aarya.orders_judged`, `aarya.started`, `aarya.duration_s`, `aarya.scenario`,
-`aarya.control`, `aarya.driver`; a figure not measured has none) so CI dashboards can chart them: the record
+`aarya.control`, `aarya.driver`, and `aarya.attempts` after a re-run; a figure not measured has none) so CI dashboards can chart them: the record
 comes with `pytest_aarya_scenario_finished`, during the test's teardown, and goes to `item.user_properties`,
 which pytest copies into the teardown report that the JUnit writer reads.
 
@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from reports.attempts import merge_attempt
 from reports.gate import GateInputError, load_summary
 from reports.gate_input import FLAKY, driver_of, figure, is_flaky, orders_judged
 from reports.html import append_trend, default_trend_path, write_html_report
@@ -37,6 +38,7 @@ from reports.openmetrics import write_metrics
 started_key = pytest.StashKey[float]()
 outcome_key = pytest.StashKey[list[str]]()
 PROPERTY_PREFIX = "aarya."
+record_key = pytest.StashKey[dict[str, Any]]()  # the item's last scenario record (merged over its attempts)
 _running: list[pytest.Item] = []  # the test being run (its scenario record arrives during its teardown)
 
 
@@ -83,7 +85,7 @@ def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, object]]:
         ("scenario", record.get("id")), ("control", record.get("control") or ""), ("driver", driver_of(record)),
         ("verdict", verdict), ("mttd_s", figure(record, "mttd_s")), ("rto_s", figure(record, "rto_s")),
         ("orders_judged", orders_judged(record)), ("started", record.get("started")),
-        ("duration_s", record.get("duration_s"))]
+        ("duration_s", record.get("duration_s")), ("attempts", len(record.get("attempts") or []) or None)]
     return [(PROPERTY_PREFIX + name, value) for name, value in values if value is not None]
 
 
@@ -98,9 +100,19 @@ def pytest_runtest_logfinish() -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_aarya_scenario_finished(run: object, record: dict[str, Any]) -> None:
-    """The record of the running test's scenario: its figures go to the test's JUnit properties."""
-    if _running:
-        _running[0].user_properties.extend(junit_properties(record))
+    """The record of the running test's scenario: its figures go to the test's JUnit properties. A re-run
+    (`--chaos-reruns`: the same item again, `attempt` > 1) is merged with the earlier attempt's record as
+    summary.json merges it, so a pass after a failure says `flaky`, and its properties replace the earlier
+    attempt's (the item's user_properties outlive an attempt)."""
+    if not _running:
+        return
+    item = _running[0]
+    earlier = item.stash.get(record_key, None)
+    if earlier is not None and int(record.get("attempt") or 1) > 1:
+        record = merge_attempt(earlier, record)
+    item.stash[record_key] = record
+    kept = [(name, value) for name, value in item.user_properties if not str(name).startswith(PROPERTY_PREFIX)]
+    item.user_properties[:] = kept + junit_properties(record)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
