@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what is missing first (scripts/bootstrap).
-.PHONY: setup test chaos gate bite lint clean second-platform
+.PHONY: setup test chaos gate bite bench lint clean second-platform
 
 setup:
 	./scripts/bootstrap
@@ -46,6 +46,13 @@ gate: setup
 # Mutation test of the suite: the scenarios against sabotaged stacks, one mutant at a time; reports/bite/.
 bite: setup
 	.venv/bin/aarya-chaos bite
+
+# Benchmarks (benchmarks/, docs/benchmarks.md): the checkers over 10k/100k/1M-operation histories (their growth must
+# stay linear), the history writer, the reports, the Toxiproxy client. Each run is saved in reports/benchmarks/ and
+# compared with the previous save of this machine: a benchmark whose fastest round is more than 30 % slower fails
+# (benchmarks/run.py says why 30 %; the first run only saves).
+bench: setup
+	.venv/bin/python benchmarks/run.py
 
 lint: setup
 	.venv/bin/mypy aarya_chaos stack fixtures load checks reports
