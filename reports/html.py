@@ -54,6 +54,7 @@ td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap
          text-transform:uppercase; letter-spacing:.03em; }
 .v-pass { color:var(--pass); background:var(--pass-bg); } .v-fail { color:var(--fail); background:var(--fail-bg); }
 .v-error { color:var(--error); background:var(--error-bg); } .v-skipped { color:var(--skip); background:var(--skip-bg); } .v-flaky { color:var(--error); background:var(--skip-bg); }
+.v-aborted { color:var(--fail); background:var(--skip-bg); }
 .control { color:var(--muted); font-size:12px; border:1px solid var(--line); border-radius:10px; padding:0 6px; }
 .over { color:var(--fail); font-weight:600; }
 .banner { padding:10px 14px; border-radius:6px; margin:12px 0 4px; font-size:15px; }
@@ -87,7 +88,7 @@ def _json(value: object) -> str:
 
 def _badge(verdict: object) -> str:
     v = str(verdict)
-    return f'<span class="badge v-{esc(v) if v in ("pass", "fail", "error", "skipped", "flaky") else "error"}">{esc(v)}</span>'
+    return f'<span class="badge v-{esc(v) if v in ("pass", "fail", "error", "skipped", "flaky", "aborted") else "error"}">{esc(v)}</span>'
 
 
 # -- trends ----------------------------------------------------------------------------------------

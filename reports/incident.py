@@ -257,7 +257,13 @@ def _timeline_rows(record: Mapping[str, Any], history: ScenarioHistory | None) -
     elif injected:
         waited = not_restored.get("waited_s")
         rows.append((not_restored_at, "**Not resolved**: no steady state" + (f" within {waited} s" if waited else "")))
-    if healed_at and not tl.get("restored"):
+    tripped = (record.get("guardrails") or {}).get("tripped")
+    if tripped:
+        rows.append((tripped.get("at"), f"**Aborted**: guardrail {code(tripped.get('guardrail'))} tripped "
+                                        f"({tripped.get('measured')})"))
+        if tripped.get("healed"):
+            rows.append((tripped["healed"], "The harness healed the fault at once (the guardrail)"))
+    elif healed_at and not tl.get("restored"):
         rows.append((healed_at, "The harness healed the fault when the scenario ended"))
     rows.sort(key=lambda row: parse_iso(row[0]) or float("inf"))
     return [(time or "—", action + (_offset(time, injected) if time and injected else "")) for time, action in rows]
@@ -356,7 +362,9 @@ def _summary_text(record: Mapping[str, Any], history: ScenarioHistory | None) ->
                     "fail": "at least one check missed its target" if not control
                     else "the scenario passed its checks without the recovery: the control did NOT bite",
                     "error": "the harness could not judge the run", "skipped": "the scenario was skipped",
-                    "flaky": "it failed, then passed when run again: not a pass (see its attempts)"}
+                    "flaky": "it failed, then passed when run again: not a pass (see its attempts)",
+                    "aborted": "a guardrail tripped during the fault, so the suite healed the fault at once, "
+                               "skipped the recovery and did not judge the run (" + reason_line(record) + ")"}
     parts.append(f"Verdict **{verdict}**: {verdict_text.get(str(verdict), str(verdict))}.")
     return " ".join(parts)
 
@@ -429,6 +437,9 @@ def _follow_ups(record: Mapping[str, Any]) -> list[str]:
     elif verdict == "skipped":
         items.append(f"The scenario was skipped ({reason_line(record)}); "
                      "run it where it can run")
+    elif verdict == "aborted":
+        items.append(f"The run was aborted ({reason_line(record)}): the fault did more harm than the scenario "
+                     "allows; find why before running it again, or widen the guardrail with a written reason")
     elif verdict == "flaky":
         items.append(f"The scenario is flaky ({reason_line(record)}): find what the failed attempt depended "
                      "on; its artifacts are kept beside the passing one's")
