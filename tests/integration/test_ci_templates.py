@@ -4,7 +4,9 @@
   and a copy with a broken expression fails it (so the lint cannot pass vacuously). With shellcheck on
   PATH, actionlint also checks every `run:` script with it.
 - The GitLab CI file parses as YAML and its structure is checked against GitLab's keywords (below: no
-  official linter runs offline; GitLab's own `ci lint` is an API call to a GitLab instance).
+  official linter runs offline; GitLab's own `ci lint` is an API call to a GitLab instance). When
+  check-jsonschema (PyPI, not a dependency) is installed, both platforms' official JSON schemas, which it
+  ships, are checked too.
 - Every `make` target and every `aarya-chaos` subcommand and flag the templates use exists: the Makefile's
   targets are parsed, and `aarya-chaos [SUB] --help` is asked, so a renamed flag breaks this test and not a
   team's nightly.
@@ -158,7 +160,8 @@ def test_github_triggers() -> None:
 #
 # No official linter runs offline: GitLab validates a .gitlab-ci.yml on the server (the pipeline editor, or
 # POST /projects/:id/ci/lint), and its JSON schema (gitlab-org/gitlab, app/assets/javascripts/editor/schema/
-# ci.json) would need a JSON-schema validator, which is not a dependency of this project. So the keywords
+# ci.json) needs a JSON-schema validator, which is not a dependency of this project (the optional test below
+# uses check-jsonschema's copy when it is installed; that schema does not resolve `extends`). So the keywords
 # below are taken from that schema (definitions job_template, cache_item, artifacts, rules, needs) and the
 # keyword reference https://docs.gitlab.com/ci/yaml/, and checked explicitly, with the rules GitLab applies
 # on the server that bit us (a job-level `when` together with `rules` is an error; at most 4 caches a job;
@@ -308,6 +311,27 @@ def gitlab() -> dict[str, Any]:
 
 def test_gitlab_ci_uses_only_gitlab_keywords(gitlab: dict[str, Any]) -> None:
     assert gitlab_problems(gitlab) == []
+
+
+def check_jsonschema() -> Path:
+    """check-jsonschema (PyPI), which ships GitLab's and GitHub's schemas (vendor.gitlab-ci,
+    vendor.github-workflows); not a dependency of this project: skip without it."""
+    found = shutil.which("check-jsonschema") or shutil.which("check-jsonschema", path=str(AARYA_CHAOS.parent))
+    if found is None:
+        pytest.skip("check-jsonschema is not installed (pip install check-jsonschema): the official schemas "
+                    "are not checked; the explicit keyword check and actionlint ran")
+    return Path(found)
+
+
+@pytest.mark.parametrize(("schema", "paths"), [("vendor.gitlab-ci", (GITLAB,)),
+                                               ("vendor.github-workflows", WORKFLOWS)], ids=["gitlab", "github"])
+def test_templates_pass_the_official_schemas_when_check_jsonschema_is_installed(schema: str,
+                                                                                paths: tuple[Path, ...]) -> None:
+    """GitLab's ci.json validates each job's own keys only: it neither resolves `extends` nor looks into
+    hidden templates (`.chaos`), hence the explicit check above as well."""
+    result = subprocess.run([str(check_jsonschema()), "--builtin-schema", schema, *map(str, paths)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_gitlab_check_catches_what_gitlab_rejects(gitlab: dict[str, Any]) -> None:
