@@ -109,10 +109,16 @@ def target_config(config: StackConfig, stack: str | None,
 
 def cmd_install(config: StackConfig, args: argparse.Namespace) -> int:
     from stack.binaries import find_binaries
+    from stack.observability_tools import find_tool
 
     binaries = find_binaries(config.tools_dir, install=True)
     for field, value in vars(binaries).items():
         console.print(f"{field:14} {value}")
+    try:  # the CI templates' linter (tests/integration/test_ci_templates.py); the suite runs without it
+        console.print(f"{'actionlint':14} {find_tool('actionlint', config.tools_dir, install=True)}")
+    except ChaosError as exc:
+        console.print(f"{'actionlint':14} not built, the CI template lint tests will skip: "
+                      f"{str(exc).splitlines()[0]}", markup=False)
     return 0
 
 

@@ -110,6 +110,21 @@ def find_observability_tools(tools_dir: Path, install: bool) -> ObservabilityToo
                               actionlint=_found(found, "actionlint"))
 
 
+def find_tool(name: str, tools_dir: Path, install: bool) -> Path:
+    """One of TOOLS by name (actionlint alone builds in ~22 s cold, Prometheus in ~5 min): built with Go if
+    missing and `install`, else MissingBinary with the command."""
+    tool = next(t for t in TOOLS if t.name == name)
+    found = locate(tool, tools_dir)
+    if found is not None:
+        return found
+    if not install:
+        raise MissingBinary(f"missing: {name} (in {tools_dir}). Build with Go{GO_NEEDED}:\n"
+                            f"{how_to_build([tool], tools_dir)}")
+    return go_install(tool.module, tool.version, tools_dir, tool.name, build_flags=tool.build_flags,
+                      env=STATIC_ENV, go_needed=GO_NEEDED, how=how_to_build([tool], tools_dir),
+                      timeout_s=BUILD_TIMEOUT_S)
+
+
 def _found(found: dict[str, Path | None], name: str) -> Path:
     path = found[name]
     assert path is not None

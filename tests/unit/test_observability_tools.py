@@ -150,3 +150,20 @@ def test_the_release_stamped_into_prometheus_is_the_pinned_module_version() -> N
     """Prometheus v3.X.Y is the Go module version v0.3XX.Y: bumping one without the other is caught here."""
     major, minor, patch = observability_tools.PROMETHEUS_RELEASE.split(".")
     assert observability_tools.PROMETHEUS_VERSION == f"v0.{major}{int(minor):02d}.{patch}"
+
+
+def test_one_tool_alone_is_found_built_or_named_with_its_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_build: list[str]) -> None:
+    from stack.observability_tools import find_tool
+
+    with pytest.raises(MissingBinary, match="missing: actionlint") as missing:
+        find_tool("actionlint", tmp_path, install=False)
+    assert "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12" in str(missing.value)
+    assert "prometheus" not in str(missing.value)  # only the one asked for
+    executable(tmp_path / "actionlint")
+    assert find_tool("actionlint", tmp_path, install=True) == tmp_path / "actionlint" and no_build == []
+    built: list[str] = []
+    monkeypatch.setattr(observability_tools, "go_install",
+                        lambda module, version, tools_dir, name, **kw: built.append(module) or executable(tools_dir / name))
+    assert find_tool("promtool", tmp_path, install=True) == tmp_path / "promtool"
+    assert built == ["github.com/prometheus/prometheus/cmd/promtool"]
