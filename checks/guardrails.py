@@ -89,9 +89,9 @@ class Trip:
 
 # -- suite-wide defaults (docs/guardrails.md says why these) ------------------------------------------------
 
-#: Longer than any component was down before its recovery began in the 13 scenarios (worst seen: 20.4 s,
-#: 5.2's black hole and 2.2's breaker control, which wait out client deadlines before recovering).
-DEFAULT_DOWN_S = 30.0
+#: Twice the longest any recorded run waited between its injection and its recovery (30.4 s, pretix's 7.1
+#: with its earlier lock hold; 20.4 s on the reference platform): only a run that is stuck trips it.
+DEFAULT_DOWN_S = 60.0
 #: Six times the load's own answer timeout (5 s): only requests that hang past every client deadline.
 DEFAULT_P95_MS = 30_000.0
 DEFAULT_P95_FOR_S = 10.0
@@ -99,7 +99,7 @@ DEFAULT_P95_FOR_S = 10.0
 
 def suite_defaults(expected_down: Collection[str] = ()) -> list[Guardrail]:
     """What every scenario is guarded by unless it sets its own: no component (but `expected_down`) down for
-    30 s before the recovery starts, and no p95 above 30 s over 10 s. No success floor: the faults break the
+    60 s before the recovery starts, and no p95 above 30 s over 10 s. No success floor: the faults break the
     load on purpose (1.1 takes it to 0 %), so no floor fits every scenario."""
     return [ComponentDown(ANY_COMPONENT, DEFAULT_DOWN_S, frozenset(expected_down)),
             LatencyCeiling(DEFAULT_P95_MS, DEFAULT_P95_FOR_S)]

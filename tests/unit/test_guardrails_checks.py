@@ -165,8 +165,8 @@ def test_the_earliest_trip_wins() -> None:
 
 
 def test_the_suite_defaults_let_a_deliberate_outage_run_and_stop_a_stuck_one() -> None:
-    outage = history(load(failing(10.0, 70.0), end=70.0), probes("commerce", failing(10.0, 70.0), end=70.0))
-    assert first_trip(outage, suite_defaults(), INJECTED, now=35.0) is None  # 25 s of a broken shop: the fault's
-    stuck = first_trip(outage, suite_defaults(), INJECTED, now=70.0)
-    assert stuck is not None and stuck.when == pytest.approx(40.005)
-    assert first_trip(outage, suite_defaults(expected_down={"commerce"}), INJECTED, now=70.0) is None
+    outage = history(load(failing(10.0, 100.0), end=100.0), probes("commerce", failing(10.0, 100.0), end=100.0))
+    assert first_trip(outage, suite_defaults(), INJECTED, now=45.0) is None  # 35 s of a broken shop: the fault's
+    stuck = first_trip(outage, suite_defaults(), INJECTED, now=100.0)
+    assert stuck is not None and stuck.when == pytest.approx(70.005)
+    assert first_trip(outage, suite_defaults(expected_down={"commerce"}), INJECTED, now=100.0) is None
