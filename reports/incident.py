@@ -348,7 +348,10 @@ def _summary_text(record: Mapping[str, Any], history: ScenarioHistory | None) ->
     else:
         parts.append("The runbook's detection signal never showed it.")
     procedure = _procedure(record, history)
-    if control:
+    if control and (record.get("guardrails") or {}).get("tripped"):
+        parts.append(f"This is a **negative control** ({control}): a guardrail had to trip during the fault, heal "
+                     f"it at once and abort the run before its recovery ({code(procedure or '?')}).")
+    elif control:
         parts.append(f"This is a **negative control** ({control}): the recovery ({code(procedure or '?')}) was "
                      "deliberately skipped, and the scenario had to miss its checks.")
     elif procedure:

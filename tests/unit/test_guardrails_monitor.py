@@ -208,6 +208,7 @@ def test_a_tripped_guardrail_heals_at_once_skips_the_recovery_and_aborts(pyteste
             fault = Fault()
             recovered = []
             with FailingLoad(run), run.inject(fault):
+                run.detect("shows at once", lambda: "seen", timeout_s=10)
                 run.detect("never shows", lambda: None, timeout_s=10)
                 run.recover("restart it", lambda: recovered.append(1))
             raise AssertionError("not reached")
@@ -223,7 +224,8 @@ def test_a_tripped_guardrail_heals_at_once_skips_the_recovery_and_aborts(pyteste
     assert 0.5 <= tripped["after_injection_s"] < 1.5 and 0 <= tripped["heal_s_after_trip"] < 0.5
     assert record["timeline"]["healed"] == tripped["healed"]
     assert record["timeline"]["recovery_started"] is None and record["checks"] == []
-    assert record["windows"]["fault"]["fail"] > 0  # the fault window's figures are in the record
+    assert record["windows"]["fault"]["fail"] > 0  # the fault window's figures are in the record, and the MTTD
+    assert 0 <= record["measured"]["mttd_s"] < 0.5
 
 
 def test_a_control_expecting_the_trip_passes_and_a_quiet_run_is_judged_as_before(pytester: pytest.Pytester) -> None:

@@ -40,3 +40,10 @@ def test_the_incident_report_says_a_guardrail_aborted_the_run() -> None:
     assert "when the scenario ended" not in timeline
     follow = text.split("## Follow-up Actions")[1]
     assert f"- [ ] The run was aborted ({REASON}): the fault did more harm than the scenario allows" in follow
+
+
+def test_a_guardrail_control_says_what_it_had_to_do() -> None:
+    control = {**aborted_record(), "verdict": "pass", "control": "guardrail success floor 95% over 2 s"}
+    text = render_incident(control, None)
+    assert "a guardrail had to trip during the fault, heal it at once and abort the run" in text
+    assert "had to miss its checks" not in text
