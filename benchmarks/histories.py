@@ -129,7 +129,8 @@ def generate(n: int, seed: int = 14) -> History:
             if order is not None:
                 stored.append(order)
         status = {"ok": 200, "fail": 503 if in_fault else 400, "info": None}[outcome]
-        ops.append(Op(f"{user % 4}-{i}", f, f"w{user % 4}", start, end, start + WALL_OFFSET_S, outcome,  # type: ignore[arg-type]
+        ops.append(Op(f"{user % 4}-{i}", f, f"w{user % 4}", start, end, start + WALL_OFFSET_S,
+                      outcome,  # type: ignore[arg-type]
                       None if end is None else round(latency, 3), status, None if outcome == "ok" else "HTTP error",
                       value))
     last = ops[-1].start + 1e-6

@@ -63,7 +63,8 @@ def scenario_record(n: int, run: int, control: bool, artifacts: Path, history: H
     return {
         "id": sid, "name": f"Runbook scenario {sid}", "control": CONTROL if control else None, "verdict": "pass",
         "reason": "", "driver": "LocalDriver", "started": timeline["injected"], "duration_s": 31.5,
-        "targets": {"mttd_s": 15.0, "rto_s": 60.0, "rpo_s": 0.0, "lost_acknowledged_writes": 0, "failed_requests": None},
+        "targets": {"mttd_s": 15.0, "rto_s": 60.0, "rpo_s": 0.0, "lost_acknowledged_writes": 0,
+                    "failed_requests": None},
         "measured": {"mttd_s": mttd, "rto_s": None if control else rto, "rpo_s": 0.0, "lost_acknowledged_writes": 0,
                      "failed_requests": 34, "acknowledged_orders": 212},
         "windows": {"baseline": _window("baseline", 2664.18, 2669.18, 1000, 995),
@@ -107,7 +108,8 @@ def _write_events(record: dict[str, Any], path: Path) -> None:
     lines = []
     for name, at in record["timeline"].items():
         wall = datetime.fromisoformat(at).timestamp()
-        event = Record("event", "inject" if name == "injected" else name, wall, wall - WALL_OFFSET_S, process="scenario")
+        event = Record("event", "inject" if name == "injected" else name, wall, wall - WALL_OFFSET_S,
+                       process="scenario")
         lines.append(event.to_json())
     path.write_text("\n".join(lines) + "\n")
 

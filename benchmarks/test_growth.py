@@ -3,13 +3,14 @@
 Each family's fastest round at 1M operations over its fastest at 100k, and at 100k over 10k, must stay below
 GROWTH_BOUND. Linear is 10; 20 leaves room for what is not the checker's algorithm: sorting (n log n: log n alone
 adds 20 % from 100k to 1M, so 12), and memory: a 10k history (a few MB) stays in the CPU's caches, a 100k or 1M one
-does not, so every op costs more. Measured on the 2-core machine of docs/benchmarks.md: pair_ops, one pass over a
-dict, grows 10.9 and 10.4; the other families 11.7 to 16.1, the highest where a checker builds a set or dict per key
-(checks.write_ledger). A quadratic checker gives 100 and an n^1.5 one 32: both fail, with room to spare.
+does not, so every op costs more. Measured over three runs on the 2-core machine of docs/benchmarks.md: pair_ops,
+one pass over a dict, grows 9.8 to 10.9; the other families 9.3 to 18.1, the highest where a checker builds a list,
+a dict and a set per key (checks.write_ledger, 1M/100k). A quadratic checker gives 100 and an n^1.5 one 32: both
+fail, with room to spare.
 
 The collector is disabled while a benchmark is timed (benchmarks/run.py passes --benchmark-disable-gc): with a
-million live operations, CPython's full collections cost several times the checkers' own work (see
-docs/benchmarks.md), which is the interpreter's growth, not the checker's.
+million live operations, CPython's full collections double the time and grow faster than the checkers (40x from
+100k to 1M for checks.write_ledger; see docs/benchmarks.md): the interpreter's growth, not the checker's.
 """
 
 from __future__ import annotations

@@ -89,8 +89,8 @@ def test_trend_of_1000_archived_runs(benchmark: Any, reports: Reports, tmp_path:
 
 def test_trend_of_1000_runs_from_trend_jsonl(benchmark: Any, reports: Reports, tmp_path: Path) -> None:
     benchmark.group = "trend of 1,000 runs"
-    rows = benchmark.pedantic(lambda: collect_trend(reports.latest, runs_dir=tmp_path / "none", trend_path=reports.trend),
-                              rounds=3, iterations=1)
+    rows = benchmark.pedantic(lambda: collect_trend(reports.latest, runs_dir=tmp_path / "none",
+                                                    trend_path=reports.trend), rounds=3, iterations=1)
     assert len(rows) == (RUNS + 1) * RECORDS
 
 
@@ -102,6 +102,6 @@ def test_html_report_with_a_trend_of_1000_runs(benchmark: Any, reports: Reports,
     alone.parent.mkdir()
     shutil.copy(last, alone)
     out = tmp_path / "report.html"
-    benchmark.pedantic(lambda: write_html_report(alone, out, runs_dir=reports.archive, trend_path=tmp_path / "none.jsonl"),
-                       rounds=3, iterations=1)
+    benchmark.pedantic(lambda: write_html_report(alone, out, runs_dir=reports.archive,
+                                                 trend_path=tmp_path / "none.jsonl"), rounds=3, iterations=1)
     assert 'alt="MTTD and RTO per scenario across runs"' in out.read_text()
