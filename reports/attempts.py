@@ -24,7 +24,7 @@ def merge_attempt(earlier: dict[str, Any], latest: dict[str, Any]) -> dict[str, 
     error. A later failure stays a failure; its reason says the earlier attempts failed too."""
     history = list(earlier.get("attempts") or [attempt_summary(earlier)])
     merged = {**latest, "attempts": [*history, attempt_summary(latest)]}
-    failed_before = [a for a in history if a.get("verdict") in ("fail", "error", FLAKY)]
+    failed_before = [a for a in history if a.get("verdict") in ("fail", "error", "aborted", FLAKY)]
     if latest.get("verdict") == "pass" and failed_before:
         first = failed_before[0]
         merged["verdict"] = FLAKY

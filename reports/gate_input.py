@@ -17,7 +17,7 @@ from aarya_chaos.errors import ChaosError
 from reports.attempts import FLAKY as FLAKY  # pass after a failed attempt (docs/summary-json.md, "Flaky records")
 
 SCHEMA = 1
-VERDICTS = ("pass", "fail", "error", "skipped", FLAKY)
+VERDICTS = ("pass", "fail", "error", "skipped", "aborted", FLAKY)  # aborted: a guardrail tripped (docs/guardrails.md)
 METRICS = (("mttd_s", "MTTD"), ("rto_s", "RTO"))
 
 EXIT_PASSED = 0

@@ -136,7 +136,8 @@ def judge_record(record: Mapping[str, Any], profile: GateProfile,
     elif verdict == "pass":
         status, note = "ok", ""
     else:
-        status, note = "FAIL", f"{verdict}: {telling_line(record.get('reason')) or 'no reason recorded'}"
+        reason = telling_line(record.get("reason")) or "no reason recorded"
+        status, note = "FAIL", reason if reason.startswith(f"{verdict}:") else f"{verdict}: {reason}"  # aborted's says it
         problem = f"{label}: {note}"
     row = Row(sid, name, control, verdict, status, note, figure(record, "mttd_s"), figure(record, "rto_s"),
               record.get("targets") or {}, driver)

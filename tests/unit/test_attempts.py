@@ -92,3 +92,7 @@ def test_no_reruns_by_default_and_a_negative_count_is_a_usage_error(pytester: py
     pytester.runpytest_inprocess(*ENGINE, "-p", "rerunfailures", "--reports-dir", reports).assert_outcomes(failed=2)
     bad = pytester.runpytest_inprocess(*ENGINE, "--chaos-reruns", "-1", "--reports-dir", reports)
     assert bad.ret == pytest.ExitCode.USAGE_ERROR and "--chaos-reruns takes a number >= 0" in bad.stderr.str()
+
+
+def test_a_pass_after_an_aborted_attempt_is_flaky() -> None:
+    assert merge_attempt(record(1, "aborted", "aborted: success floor"), record(2, "pass"))["verdict"] == FLAKY

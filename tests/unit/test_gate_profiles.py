@@ -121,3 +121,14 @@ def test_the_record_the_reruns_merge_is_flaky_for_the_gate() -> None:
     result = judged(summary(merged), gate="pre-release")
     assert not result.passed and "1 of 2 attempts did not pass" in result.problems[0]
     assert judged(summary(merged), docker(record("1.1")), gate="nightly").flaky == 1
+
+
+def test_an_aborted_scenario_fails_every_gate_with_the_guardrails_reason() -> None:
+    """A guardrail tripped (docs/guardrails.md): read, not rejected as an unknown verdict, and failed."""
+    aborted = record("3.2", "aborted", reason="aborted: success floor 95% over 2 s tripped at +2.0 s after the "
+                                              "injection: 6% of 103 load ops succeeded (6 ok)")
+    for gate in ("default", "nightly", "pre-release"):
+        result = judged(local(aborted), docker(record("3.2")), gate=gate)
+        assert not result.passed
+        assert any(p.endswith(": aborted: success floor 95% over 2 s tripped at +2.0 s after the injection: 6% of "
+                              "103 load ops succeeded (6 ok)") for p in result.problems), result.problems

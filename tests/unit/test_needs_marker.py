@@ -68,6 +68,9 @@ def test_a_scenario_needing_a_refused_power_is_skipped_with_the_reason_before_it
     assert record["reason"] == f"--stack local: no gateway: {REASON}"
     assert record["name"].endswith("test_scenarios.py::test_needs_the_gateway")
     assert records["test_control_with_two_markers"]["control"] == "control"
+    # the markers a gate selects by (`aarya-chaos gate --marker`), without pytest's and the engine's own
+    assert record["markers"] == ["scenario"]
+    assert records["test_control_with_two_markers"]["markers"] == ["control", "scenario"]
 
 
 def test_the_record_of_a_refused_scenario_is_read_by_the_gate(pytester: pytest.Pytester) -> None:
