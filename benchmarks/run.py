@@ -8,9 +8,9 @@ the previous save's and fail beyond MARGIN_PERCENT. A run that fails (a regressi
 benchmark) is moved to reports/benchmarks/rejected/, so the baseline stays the last run that passed: a regression
 fails every run until it is fixed, or until it is accepted with `--no-compare` (which saves without comparing: the
 new baseline, after a change that is meant to cost more). A run given pytest arguments (a selection) compares but
-does not save: the baseline is always a whole run. A regression must show twice: the regressed benchmarks are run
-again alone against the same save, and only if they regress again does the run fail (a run that passes only on
-the second look passes, and is not saved as the baseline).
+does not save: the baseline is always a whole run. A regression must show twice: the regressed benchmarks, and the
+families whose growth test failed, are run again alone against the same save, and the run fails only if they fail
+again (a run that passes only on the second look passes, and is not saved as the baseline).
 """
 
 from __future__ import annotations
@@ -53,48 +53,50 @@ def run(command: list[str]) -> tuple[int, str]:
     return process.wait(), "".join(lines)
 
 
-def regressed(output: str) -> list[str]:
-    """The benchmarks pytest-benchmark reported as regressed (`\ttest_pair[10k] (0002_...) - Field 'min' ...`), when
-    that is the run's only failure; else [] (a test failed too: nothing to confirm)."""
-    # the regression is raised from pytest's terminal summary, before its last line: the progress lines tell
-    progress = re.findall(r"^benchmarks/\S+\.py ([.sxXFE]+)", output, re.MULTILINE)
-    if not progress or any("F" in marks or "E" in marks for marks in progress):
+def to_confirm(output: str) -> list[str]:
+    """The node ids to run again when the run failed only on timings: each benchmark pytest-benchmark reported as
+    regressed (`\ttest_pair[10k] (0002_...) - Field 'min' ...`), and each checker family whose growth test failed
+    (its benchmarks at every size, and that growth test). [] when anything else failed: nothing to confirm."""
+    failed = re.findall(r"^_{3,} (\S+) _{3,}$", output, re.MULTILINE)
+    growth = [name for name in failed if name.startswith("test_cost_grows_linearly[")]
+    if len(growth) < len(failed) or re.search(r"^benchmarks/\S+\.py [.sxXF]*E", output, re.MULTILINE):
         return []
-    return sorted(set(re.findall(r"^\t(\S+) \(\S+\) - Field", output, re.MULTILINE)))
-
-
-def selection(names: list[str]) -> str:
-    """A -k expression for benchmark names: `test_pair[10k]` -> `(test_pair and 10k)`."""
-    return " or ".join("(" + " and ".join(name.replace("]", "").split("[")) + ")" for name in names)
+    files = {match: path.relative_to(ROOT).as_posix() for path in sorted((ROOT / "benchmarks").glob("test_*.py"))
+             for match in re.findall(r"^def (test_\w+)\(", path.read_text(), re.MULTILINE)}
+    ids = [f"{files[name.split('[')[0]]}::{name}"
+           for name in re.findall(r"^\t(\S+) \(\S+\) - Field", output, re.MULTILINE) if name.split("[")[0] in files]
+    for name in growth:
+        family = name[len("test_cost_grows_linearly["):-1]
+        ids += [f"{files['test_' + family]}::test_{family}", f"{files['test_cost_grows_linearly']}::{name}"]
+    whole = {node for node in ids if "[" not in node}
+    return sorted({node for node in ids if node.split("[")[0] not in whole or node in whole})
 
 
 def main(argv: list[str]) -> int:
     compare = "--no-compare" not in argv
     passed_on = [arg for arg in argv if arg != "--no-compare"]
     before = saves()
-    command = [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider",
-               # the end-of-run report plugin acts on reports/latest (another session's run): not ours to touch
-               "-p", "no:reports.report_plugin",
-               # the collector's cost at 1M live objects is not the checkers' (benchmarks/test_growth.py)
-               "--benchmark-disable-gc",
-               f"--benchmark-storage=file://{STORAGE}"]
-    checks = ["--benchmark-compare", f"--benchmark-compare-fail=min:{MARGIN_PERCENT}%"]
+    pytest = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+              # the end-of-run report plugin acts on reports/latest (another session's run): not ours to touch
+              "-p", "no:reports.report_plugin",
+              # the collector's cost at 1M live objects is not the checkers' (benchmarks/test_growth.py)
+              "--benchmark-disable-gc",
+              f"--benchmark-storage=file://{STORAGE}"]
+    comparing = compare and bool(before)
+    fail_on = [f"--benchmark-compare-fail=min:{MARGIN_PERCENT}%"]
     if compare and not before:
         print(f"benchmarks: no previous save in {STORAGE / machine_id()}: this run is the first baseline")
-    status, output = run([*command, *(checks if compare and before else []),
+    status, output = run([*pytest, "benchmarks", *(["--benchmark-compare", *fail_on] if comparing else []),
                           *([] if passed_on else ["--benchmark-autosave"]), *passed_on])
     written = [path for path in saves() if path not in before]
-    confirmed = True
-    if status != 0 and compare and before and regressed(output):
-        # A burst of other work on a shared machine can slow one benchmark's every round: a regression counts when
-        # it shows again, in a second run of just those benchmarks against the same save.
-        names = regressed(output)
-        print(f"benchmarks: confirming the regression of {', '.join(names)} (a second run of them alone)")
-        again, _ = run([*command, f"--benchmark-compare={before[-1].name.split('_')[0]}", *checks[1:],
-                        "-k", selection(names)])
-        confirmed = again != 0
-        status = again
-    if (status != 0 or not confirmed) and written:
+    again = to_confirm(output) if status != 0 else []
+    if again:
+        # A burst of other work on a shared machine can slow every round of one benchmark: a regression, or a growth
+        # test over such a round, counts when it shows again in a second run of just those tests (same save).
+        print(f"benchmarks: confirming on a second run: {' '.join(again)}")
+        baseline = before[-1].name.split("_")[0] if comparing else None
+        status, _ = run([*pytest, *([f"--benchmark-compare={baseline}", *fail_on] if baseline else []), *again])
+    if (status != 0 or again) and written:
         REJECTED.mkdir(parents=True, exist_ok=True)
         for path in written:
             shutil.move(str(path), REJECTED / path.name)
