@@ -32,7 +32,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from rich.panel import Panel
 from rich.prompt import Confirm
 from rich.table import Table
 
-from aarya_chaos.gameday_view import LiveView, read_yes_no
+from aarya_chaos.gameday_view import DetectedKey, LiveView, read_yes_no
 
 
 @dataclass
@@ -101,10 +101,13 @@ class GameDay:
         self.console = Console()
         self.view: LiveView | None = None
         self.run: Any = None
+        self.detected_key: DetectedKey | None = None
+        self._on_detected: Callable[[], None] | None = None  # records the room's detection, while the fault is on
         self._heal_log = _HealErrors()
         logging.getLogger("aarya.heal").addHandler(self._heal_log)
 
     def close(self) -> None:
+        self._stop_listening()
         if self.view is not None:
             self.view.stop()
         logging.getLogger("aarya.heal").removeHandler(self._heal_log)
@@ -149,14 +152,19 @@ class GameDay:
                 view.note(f"auto: {description}")
             return
         question = {"inject": "Inject the fault now?", "recover": "Apply the recovery now?"}.get(step, f"{step} now?")
+        on_detected = self._on_detected
+        self._stop_listening()  # the question reads the terminal now; `d` still counts while it waits
         if view is not None and self.console.is_terminal and sys.stdin.isatty():
             view.prompt = (question, description)  # the view keeps running: the room watches while deciding
+            view.listening = on_detected is not None
             try:
-                go = read_yes_no(sys.stdin.fileno())
+                go = read_yes_no(sys.stdin.fileno(), on_other_key=None if on_detected is None else
+                                 lambda key: on_detected() if key in (b"d", b"D") else None)
             except EOFError:
                 go = False
             finally:
                 view.prompt = None
+                view.listening = False
             self._answered(run, step, description, go)
             return
         if view is not None:
@@ -188,6 +196,32 @@ class GameDay:
         if view is not None:
             view.note(f"go: {description}")
             view.start()  # a no-op when it kept running
+            if step == "inject" and self.console.is_terminal and sys.stdin.isatty():
+                self._listen_for_detection(run, view)
+
+    def _listen_for_detection(self, run: Any, view: LiveView) -> None:
+        """From the injection to the recovery question, `d` records when the room detected the incident:
+        the human MTTD, beside the runbook signal's (and, once Prometheus runs, the alert's)."""
+        def detected() -> None:
+            injected = run.timeline.injected
+            if injected is None or "human_mttd_s" in run.measured:
+                return
+            took = round(time.monotonic() - injected, 3)
+            run.measured["human_mttd_s"] = took
+            run.event("human_detected", human_mttd_s=took)
+
+        self._on_detected = detected
+        self.detected_key = DetectedKey(sys.stdin.fileno(), detected)
+        self.detected_key.start()
+        view.listening = True
+
+    def _stop_listening(self) -> None:
+        self._on_detected = None
+        if self.detected_key is not None:
+            self.detected_key.stop()
+            self.detected_key = None
+        if self.view is not None:
+            self.view.listening = False
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -195,6 +229,7 @@ class GameDay:
             self.view.stop()  # the scenario is over: pytest's own line must not land inside the view
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self._stop_listening()
         if self.view is not None:
             self.view.stop()
         if STATE.aborted is None:
@@ -203,6 +238,7 @@ class GameDay:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_aarya_scenario_finished(self, run: Any, record: dict[str, Any]) -> None:
+        self._stop_listening()
         if self.view is not None:
             self.view.stop()
         report = dict(record)
@@ -240,6 +276,7 @@ class GameDay:
                           escape(_fmt(check.get("measured"))), escape(_fmt(check.get("target"))))
         self.console.line()
         self.console.print(table)
+        self.console.print(detection_line(record), highlight=False)
 
     def _write_incident(self, record: dict[str, Any], run: Any) -> Path | None:
         # Not <reports dir>/incidents: the session's report plugin rewrites that one from summary.json at the
@@ -264,6 +301,18 @@ class GameDay:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()
+
+
+def detection_line(record: dict[str, Any]) -> str:
+    """The detection times side by side: the runbook's signal, the room's `d` key (and the alert's, once
+    Prometheus runs in the scenarios)."""
+    signal = (record.get("measured") or {}).get("mttd_s")
+    human = (record.get("extra") or {}).get("human_mttd_s")
+    alert = (record.get("extra") or {}).get("alert_mttd_s")
+    parts = [f"runbook signal {_fmt(signal)} s", f"the room (d) {'not pressed' if human is None else f'{human} s'}"]
+    if alert is not None:
+        parts.append(f"alert {alert} s")
+    return "MTTD: " + "; ".join(parts)
 
 
 def _fmt(value: Any) -> str:

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,7 @@ class LiveView:
         self.started = time.monotonic()
         self.notes: list[tuple[float, str]] = []  # (mono, text): the game day's own lines in the timeline
         self.prompt: tuple[str, str] | None = None  # (question, what comes next) shown while waiting for a key
+        self.listening = False  # the `d` key is read (between the injection and the recovery question)
         self._live: Live | None = None
         self._lock = threading.Lock()
 
@@ -199,14 +201,27 @@ class LiveView:
         lines = sorted([(e.mono, e.f + _event_detail(e)) for e in self.tail.events] + self.notes)[-7:]
         timeline = Text("\n".join(f"{m - t0:+6.1f}s  {text}" for m, text in lines) or "(no events yet)", style="dim")
         title = f"game day: {escape(run.id)} {escape(run.name)}" + (f" (control: {escape(run.control)})" if run.control else "")
-        parts: list[RenderableType] = [head, Text(""), components, Text(""), timeline]
-        if self.prompt is not None:
-            question, step = self.prompt
-            parts += [Text(""), Text(f"next: {step}", style="bold"),
-                      Text(f" {question}  y / Enter = yes, n = no (heal everything and stop) ",
-                           style="bold black on yellow")]
+        # What the room must act on goes first: a terminal shorter than the panel crops its bottom lines.
+        parts: list[RenderableType] = self._asks()
+        parts += [head, Text(""), components, Text(""), timeline]
         return Panel(Group(*parts), title=title, title_align="left",
                      subtitle="Ctrl-C heals every fault at once and stops", subtitle_align="left")
+
+    def _asks(self) -> list[RenderableType]:
+        """The question waiting for a key; while the fault is active, the key that says the room has detected
+        it, then when they did."""
+        lines: list[RenderableType] = []
+        if self.prompt is not None:
+            question, step = self.prompt
+            lines += [Text(f" {question}  y / Enter = yes, n = no (heal everything and stop) ",
+                           style="bold black on yellow"), Text(f"next: {step}", style="bold")]
+        human = self.tail.first("human_detected")
+        if human is not None:
+            lines.append(Text(f"detected by the room after {(human.value or {}).get('human_mttd_s')}s",
+                              style="bold green"))
+        elif self.listening:
+            lines.append(Text(" press d when you have detected the incident ", style="bold black on cyan"))
+        return [*lines, Text("")] if lines else []
 
     def _fault_clock(self, now: float) -> str:
         injected = self.tail.first("inject")
@@ -237,8 +252,9 @@ class LiveView:
         return Text.assemble(*parts) if parts else Text("-")
 
 
-def read_yes_no(fd: int) -> bool:
-    """One key from a terminal, without echo and without Enter: y/Y/Enter = yes, n/N = no (others ignored).
+def read_yes_no(fd: int, on_other_key: Callable[[bytes], None] | None = None) -> bool:
+    """One key from a terminal, without echo and without Enter: y/Y/Enter = yes, n/N = no (others go to
+    `on_other_key`, else are ignored: the room may press `d` while the recovery question waits).
 
     Keys typed before the question are discarded (setcbreak flushes pending input), so a key pressed while
     watching does not answer it. cbreak mode keeps ISIG: Ctrl-C still raises KeyboardInterrupt (after the
@@ -257,6 +273,8 @@ def read_yes_no(fd: int) -> bool:
                 return True
             if key in (b"n", b"N"):
                 return False
+            if on_other_key is not None:
+                on_other_key(key)
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
@@ -271,3 +289,53 @@ def _event_detail(event: Record) -> str:
         if key in value:
             return f": {str(value[key])[:70]}"
     return ""
+
+
+class DetectedKey:
+    """Reads the terminal while the fault is active, in its own thread: `d` (or D) says the room has
+    detected the incident and calls `on_detected` once. Other keys are ignored. `stop()` before anything else
+    reads the terminal (the recovery question): it restores the terminal's mode and joins the thread.
+    select() with a short timeout keeps the loop bounded and stoppable; cbreak keeps Ctrl-C working."""
+
+    POLL_S = 0.1
+
+    def __init__(self, fd: int, on_detected: Callable[[], None]) -> None:
+        self.fd = fd
+        self.on_detected = on_detected
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._saved: list[Any] | None = None
+
+    def start(self) -> None:
+        import termios
+        import tty
+
+        self._saved = termios.tcgetattr(self.fd)
+        tty.setcbreak(self.fd)
+        self._thread = threading.Thread(target=self._read, name="gameday-detected-key", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        import termios
+
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        if self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
+
+    def _read(self) -> None:
+        import select
+
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.fd], [], [], self.POLL_S)
+            if not ready:
+                continue
+            key = os.read(self.fd, 1)
+            if not key:
+                return
+            if key in (b"d", b"D"):
+                self.on_detected()
+                return

@@ -237,6 +237,10 @@ def _timeline_rows(record: Mapping[str, Any], history: ScenarioHistory | None) -
                              f"{fmt_s(targets.get('mttd_s'))})" if tl.get("detected")
          else f"**Incident detected**: never (signal {code(detection.get('signal') or '?')})"),
     ]
+    human_at, human = _iso_of(history, "human_detected")
+    if human_at:
+        rows.append((human_at, f"**Detected by the room** (the game day's `d` key): MTTD "
+                               f"{fmt_s(human.get('human_mttd_s'))}"))
     known = [t for t in (tl.get("landed"), tl.get("detected")) if t]
     if evidence.get("summary") and known:
         rows.append((max(known, key=lambda t: parse_iso(t) or 0.0),
@@ -347,6 +351,8 @@ def _summary_text(record: Mapping[str, Any], history: ScenarioHistory | None) ->
                      f"by the runbook signal {code(detection.get('signal') or '?')}.")
     else:
         parts.append("The runbook's detection signal never showed it.")
+    if _room_detection(record):
+        parts.append(_room_detection(record))
     procedure = _procedure(record, history)
     if control and (record.get("guardrails") or {}).get("tripped"):
         parts.append(f"This is a **negative control** ({control}): a guardrail had to trip during the fault, heal "
@@ -366,8 +372,10 @@ def _summary_text(record: Mapping[str, Any], history: ScenarioHistory | None) ->
                     else "the scenario passed its checks without the recovery: the control did NOT bite",
                     "error": "the harness could not judge the run", "skipped": "the scenario was skipped",
                     "flaky": "it failed, then passed when run again: not a pass (see its attempts)",
-                    "aborted": "a guardrail tripped during the fault, so the suite healed the fault at once, "
-                               "skipped the recovery and did not judge the run (" + reason_line(record) + ")"}
+                    "aborted": ("a guardrail tripped during the fault, so the suite healed the fault at once, "
+                                "skipped the recovery and did not judge the run" if _guardrail_tripped(record)
+                                else "the run was stopped before it was judged, every fault healed")
+                               + " (" + reason_line(record) + ")"}
     parts.append(f"Verdict **{verdict}**: {verdict_text.get(str(verdict), str(verdict))}.")
     return " ".join(parts)
 
@@ -440,9 +448,12 @@ def _follow_ups(record: Mapping[str, Any]) -> list[str]:
     elif verdict == "skipped":
         items.append(f"The scenario was skipped ({reason_line(record)}); "
                      "run it where it can run")
-    elif verdict == "aborted":
+    elif verdict == "aborted" and _guardrail_tripped(record):
         items.append(f"The run was aborted ({reason_line(record)}): the fault did more harm than the scenario "
                      "allows; find why before running it again, or widen the guardrail with a written reason")
+    elif verdict == "aborted":
+        items.append(f"The run was stopped before it was judged ({reason_line(record)}); run it to the end to "
+                     "judge the recovery")
     elif verdict == "flaky":
         items.append(f"The scenario is flaky ({reason_line(record)}): find what the failed attempt depended "
                      "on; its artifacts are kept beside the passing one's")
@@ -526,3 +537,16 @@ def write_incident_report(record: dict[str, Any], out_dir: Path, *, history: Pat
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def _room_detection(record: Mapping[str, Any]) -> str:
+    """A game day's own detection (the `d` key), beside the runbook signal's; empty outside game days."""
+    human = (record.get("extra") or {}).get("human_mttd_s")
+    if human is None:
+        return ""
+    return f"The room said it had detected it after {fmt_s(human)} (the game day's `d` key)."
+
+
+def _guardrail_tripped(record: Mapping[str, Any]) -> bool:
+    """An aborted record is a guardrail's, or a game day stopped by the room (`n`, Ctrl-C)."""
+    return bool((record.get("guardrails") or {}).get("tripped"))

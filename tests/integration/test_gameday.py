@@ -7,6 +7,8 @@ session's: it gets a config with shifted ports (or the file in $AARYA_GAMEDAY_TE
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,15 +57,63 @@ def test_auto_game_day_passes_and_writes_the_incident_report(stack_config: Path,
     assert "auto: recover: docker-compose restart commerce" in result.stdout  # the view's last frame
 
 
-def test_answering_no_before_the_recovery_heals_and_stops(stack_config: Path, tmp_path: Path) -> None:
+class Tmux:
+    """A real terminal: a tmux server of the test's own (its own socket, this process's environment), one
+    session running `command`; keys are sent and the pane is read as the room would see it."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.socket = f"aarya-gameday-{os.getpid()}-{time.monotonic_ns()}"
+        # 80x24, the smallest usual terminal; COLUMNS/LINES unset so the game day reads the pane's real size
+        line = f"env -u COLUMNS -u LINES {shlex.join(command)}; echo GAMEDAY-EXIT=$?; sleep 600"
+        self._tmux("new-session", "-d", "-s", "gd", "-x", "80", "-y", "24", line)
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True,
+                              timeout=30).stdout
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "gd", "-S", "-2000")
+
+    def wait_for(self, text: str, timeout_s: float = TIMEOUT_S) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.3)
+        raise AssertionError(f"{text!r} never appeared on the game day's screen:\n{self.screen()[-4000:]}")
+
+    def press(self, key: str) -> None:
+        self._tmux("send-keys", "-t", "gd", key)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30, check=False)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
+def test_in_a_terminal_the_room_says_detected_with_d_then_no_heals_and_stops(stack_config: Path,
+                                                                              tmp_path: Path) -> None:
+    """The screen in tmux, 80x24: y injects; `d` records the room's detection (human MTTD, beside the runbook
+    signal's); n before the recovery heals everything and stops (exit 3), one key each, no Enter. The
+    questions and the hint are at the top of the view: on 24 lines its bottom is cropped."""
     reports = tmp_path / "reports"
-    result = subprocess.run(gameday_command(stack_config, reports, "--users", "4"), input="y\nn\n",
-                            capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Inject the fault now?" in result.stdout and "Apply the recovery now?" in result.stdout
-    assert "stopping: healed kill commerce with SIGKILL" in result.stdout
-    assert "aborted: every fault healed" in result.stdout
-    assert "verdict **aborted**" in incident(reports) or "aborted" in incident(reports)
+    terminal = Tmux(gameday_command(stack_config, reports, "--users", "4"))
+    try:
+        terminal.wait_for("Inject the fault now?")
+        terminal.press("y")
+        terminal.wait_for("press d when you have detected the incident")
+        terminal.press("d")
+        terminal.wait_for("detected by the room after")
+        terminal.wait_for("Apply the recovery now?")
+        terminal.press("n")
+        screen = terminal.wait_for("GAMEDAY-EXIT=")
+    finally:
+        terminal.close()
+    assert "GAMEDAY-EXIT=3" in screen, screen[-4000:]
+    assert "stopping: healed kill commerce with SIGKILL" in screen and "aborted: every fault healed" in screen
+    assert "the room (d) " in screen and "the room (d) not pressed" not in screen, screen[-4000:]
+    report = incident(reports)
+    assert "aborted" in report and "the room" in report, report
 
 
 def test_ctrl_c_at_a_question_heals_everything(stack_config: Path, tmp_path: Path) -> None:

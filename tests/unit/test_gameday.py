@@ -227,3 +227,59 @@ def test_read_yes_no_from_a_terminal() -> None:
     finally:
         os.close(controller)
         os.close(terminal)
+
+
+def test_other_keys_at_a_question_go_to_the_caller() -> None:
+    """`d` while the recovery question waits is the room's detection; the question still waits for y/n."""
+    import os
+    import threading
+
+    controller, terminal = os.openpty()
+    seen: list[bytes] = []
+    typist = threading.Timer(0.3, os.write, (controller, b"dxy"))
+    typist.start()
+    try:
+        assert gameday_view.read_yes_no(terminal, on_other_key=seen.append) is True
+        assert seen == [b"d", b"x"]
+    finally:
+        typist.join()
+        os.close(controller)
+        os.close(terminal)
+
+
+def test_the_d_key_in_its_own_thread_calls_once_and_gives_the_terminal_back() -> None:
+    import os
+    import termios
+
+    controller, terminal = os.openpty()
+    calls: list[int] = []
+    try:
+        before = termios.tcgetattr(terminal)
+        key = gameday_view.DetectedKey(terminal, lambda: calls.append(1))
+        key.start()
+        os.write(controller, b"xd")
+        deadline = time.monotonic() + 5
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        key.stop()
+        assert calls == [1]
+        assert termios.tcgetattr(terminal) == before
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+
+def test_the_view_asks_at_its_top_and_shows_the_rooms_detection(tmp_path: Path) -> None:
+    history = HistoryWriter(tmp_path / "scenario.jsonl", process="scenario")
+    history.event("inject", {"fault": "kill commerce with SIGKILL"})
+    view = gameday_view.LiveView(fake_run(tmp_path), Console(file=io.StringIO(), width=100))
+    view.listening, view.prompt = True, ("Apply the recovery now?", "recover: restart commerce")
+    out = io.StringIO()
+    Console(file=out, width=100).print(view.render())
+    lines = out.getvalue().splitlines()
+    assert "Apply the recovery now?" in lines[1] and "press d when you have detected" in lines[3]
+    history.event("human_detected", {"human_mttd_s": 4.2})
+    out = io.StringIO()
+    Console(file=out, width=100).print(view.render())
+    assert "detected by the room after 4.2s" in out.getvalue() and "press d" not in out.getvalue()
+    history.close()

@@ -157,3 +157,21 @@ def test_ids_file_names_and_cells() -> None:
     assert incident_filename(rec) == "2.2-test_2_2.md"
     assert incident_filename({"id": "1.1", "name": "Pool / exhaustion", "artifacts": ""}) == "1.1-pool_exhaustion.md"
     assert cell("a | b\nc") == "a \\| b c"
+
+
+def test_a_game_days_room_detection_stands_beside_the_runbook_signals(tmp_path: Path) -> None:
+    """The `d` key's human MTTD (record extra) is in the summary; without it nothing is said."""
+    plain = write_incident_report(sample_record(), tmp_path / "plain", summary_dir=SAMPLE_RUN).read_text()
+    assert "the room" not in plain
+    with_room = sample_record()
+    with_room["extra"] = {**(with_room.get("extra") or {}), "human_mttd_s": 4.2}
+    text = write_incident_report(with_room, tmp_path / "room", summary_dir=SAMPLE_RUN).read_text()
+    assert "The room said it had detected it after 4.20 s (the game day's `d` key)." in text \
+        or "The room said it had detected it after 4.2 s (the game day's `d` key)." in text, text
+
+
+def test_a_game_day_stopped_by_the_room_is_not_called_a_guardrails_abort(tmp_path: Path) -> None:
+    stopped = sample_record()
+    stopped.update(verdict="aborted", reason="game day aborted (answered no before recover); every pending fault was healed.")
+    text = write_incident_report(stopped, tmp_path, summary_dir=SAMPLE_RUN).read_text()
+    assert "guardrail" not in text and "the run was stopped before it was judged, every fault healed" in text
