@@ -73,8 +73,7 @@ def _driver(config: StackConfig, kind: str | None, *, fresh: bool = False, insta
     project itself, and stops it again on `down`)."""
     from stack.drivers.registry import make_driver
 
-    options = {"suite_starts_platform": True} if start_platform else {}
-    return make_driver(config, kind, fresh=fresh, install=install, profile=profile, **options)
+    return make_driver(config, kind, fresh=fresh, install=install, profile=profile, start_platform=start_platform)
 
 
 def check_target_usage(command: str, stack: str | None, target: Path | None) -> None:
@@ -123,6 +122,8 @@ def cmd_install(config: StackConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
+    from stack.target.preflight import require_platform_matches
+
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise _Terminate()
 
@@ -131,9 +132,7 @@ def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
         if args.fresh:
             raise ConfigError("--fresh wipes the run directory of a stack the suite starts; with --target "
                               "nothing of the team's is wiped: leave --fresh out")
-        from stack.target.preflight import require_platform_matches
-
-        # before anything is touched; the team's containers only when they are meant to run already
+        # before anything is touched; a platform the suite starts: only its compose file until it runs
         require_platform_matches(profile, containers=True, before_start=True, platform_started=not args.start_platform)
     elif args.start_platform:
         raise ConfigError("--start-platform starts a team's compose project: give --target PROFILE")
@@ -144,8 +143,6 @@ def cmd_up(config: StackConfig, args: argparse.Namespace) -> int:
     with console.status(_starting(profile)):
         driver.start()
         if profile is not None and args.start_platform:
-            from stack.target.preflight import require_platform_matches
-
             try:  # started by the suite: what could not be checked before is checked now
                 require_platform_matches(profile, containers=True)
             except ConfigError:

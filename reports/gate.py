@@ -58,7 +58,7 @@ from reports.history import (DEFAULT_HISTORY, DEFAULT_KEEP, DEFAULT_LAST, DEFAUL
                              read_history, record_run)
 from reports.quarantine import DEFAULT_QUARANTINE, load_quarantine
 from reports.regressions import DEFAULT_K, DEFAULT_MARGIN_S, DEFAULT_SLACK_S, DEFAULT_TOLERANCE, Regression
-from reports.trend import DEFAULT_TREND_RUNS, trend_lines
+from reports.trend import trend_lines
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_MISSING", "EXIT_PASSED", "EXIT_PUSH_FAILED", "EXIT_USAGE",
            "METRICS", "SCHEMA", "VERDICTS", "GateInputError", "GateResult", "Regression", "Row", "add_gate_command",

@@ -351,8 +351,9 @@ def _summary_text(record: Mapping[str, Any], history: ScenarioHistory | None) ->
                      f"by the runbook signal {code(detection.get('signal') or '?')}.")
     else:
         parts.append("The runbook's detection signal never showed it.")
-    if _room_detection(record):
-        parts.append(_room_detection(record))
+    room = _room_detection(record)
+    if room:
+        parts.append(room)
     procedure = _procedure(record, history)
     if control and (record.get("guardrails") or {}).get("tripped"):
         parts.append(f"This is a **negative control** ({control}): a guardrail had to trip during the fault, heal "

@@ -50,9 +50,12 @@ def driver_name(config: StackConfig, name: str | None = None) -> str:
 
 
 def make_driver(config: StackConfig, name: str | None = None, *, profile: TargetProfile | None = None,
-                **options: Any) -> StackDriver:
+                start_platform: bool = False, **options: Any) -> StackDriver:
     """The driver `name` (None: the one recorded in the run dir, else the default) for `config`. `profile`
-    goes only to a target driver's `create`, and only when given (the suite's own drivers take none)."""
+    and `start_platform` (the target driver starts the team's compose project itself) go only to a target
+    driver's `create`, and only when given (the suite's own drivers take neither)."""
     if profile is not None:
         options["profile"] = profile
+    if start_platform:
+        options["suite_starts_platform"] = True
     return driver_kind(driver_name(config, name)).create(config, **options)

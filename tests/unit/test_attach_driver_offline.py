@@ -169,3 +169,13 @@ def test_a_run_attached_with_another_profile_is_refused_not_adopted(tmp_path: Pa
         driver.attach()
     write_run_state(tmp_path / "run" / "run.json", {"driver": "local"})
     assert driver.attach() is None
+
+
+def test_make_driver_passes_start_platform_to_the_target_driver_only_when_asked(tmp_path: Path) -> None:
+    from stack.drivers.registry import make_driver
+
+    config = StackConfig(run_dir=tmp_path / "run")
+    started = make_driver(config, "attach", profile=_profile(tmp_path), start_platform=True, environ={})
+    attached = make_driver(config, "attach", profile=_profile(tmp_path), environ={})
+    assert isinstance(started, AttachDriver) and isinstance(attached, AttachDriver)
+    assert (started.suite_starts_platform, attached.suite_starts_platform) == (True, False)

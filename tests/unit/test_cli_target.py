@@ -91,9 +91,10 @@ class Made:
         self.attached = attached
 
     def __call__(self, config: StackConfig, name: str | None = None, *, profile: Any = None,
-                 **options: Any) -> FakeDriver:
-        # what the kind's create gets: make_driver passes profile= only when one is given
-        self.calls.append((name, options if profile is None else {**options, "profile": profile}))
+                 start_platform: bool = False, **options: Any) -> FakeDriver:
+        # what the kind's create gets: make_driver passes profile= and suite_starts_platform= only when given
+        options = options if profile is None else {**options, "profile": profile}
+        self.calls.append((name, {**options, "suite_starts_platform": True} if start_platform else options))
         self.driver = FakeDriver(config, attached=self.attached)
         return self.driver
 
